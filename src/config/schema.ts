@@ -1,0 +1,173 @@
+import { Type, type Static, type TSchema, type ObjectOptions, type TProperties } from '@sinclair/typebox';
+
+/**
+ * The YAML configuration, as a JSON Schema built with TypeBox: the TypeScript types are derived
+ * from it, `config/schema.json` is generated from it for editors, and the validator runs it with
+ * every error reported. Every object is closed (`additionalProperties: false`) so a misspelt key
+ * is an error, not a silently ignored setting.
+ */
+const Closed = <T extends TProperties>(properties: T, options: ObjectOptions = {}) =>
+  Type.Object(properties, { additionalProperties: false, ...options });
+
+const Port = Type.Integer({ minimum: 0, maximum: 65535 });
+const Millis = (description: string, max = 3_600_000) =>
+  Type.Integer({ minimum: 1, maximum: max, description });
+const Seconds = (description: string, max = 86_400) => Type.Integer({ minimum: 1, maximum: max, description });
+const NonEmpty = (options = {}) => Type.String({ minLength: 1, ...options });
+/** An HTTP header name (RFC 9110 token), lower-case so it can be compared without folding. */
+const HeaderName = Type.String({ pattern: '^[a-z0-9!#$%&\'*+.^_`|~-]+$', minLength: 1, maxLength: 128 });
+
+/**
+ * Asymmetric algorithms only: `none` and the HS* family can never be configured, so a public key
+ * can never be used as an HMAC secret (CVE-2023-48223 and its relatives; RFC 8725 §3.1).
+ */
+export const ALGORITHMS = ['RS256', 'RS384', 'RS512', 'PS256', 'PS384', 'PS512', 'ES256', 'ES384', 'ES512', 'EdDSA'] as const;
+export type Algorithm = (typeof ALGORITHMS)[number];
+const AlgorithmSchema = Type.Union(ALGORITHMS.map((a) => Type.Literal(a)));
+
+/** The four M2M token kinds of the Frontegg model (SPEC §3). */
+export const TOKEN_TYPES = ['userApiToken', 'tenantApiToken', 'userAccessToken', 'tenantAccessToken'] as const;
+export type TokenType = (typeof TOKEN_TYPES)[number];
+const TokenTypeSchema = Type.Union(TOKEN_TYPES.map((t) => Type.Literal(t)));
+
+const HTTP_METHODS = ['GET', 'HEAD', 'POST', 'PUT', 'PATCH', 'DELETE', 'OPTIONS'] as const;
+
+const JwksFile = Closed(
+  {
+    file: NonEmpty({ description: 'Path of a JWKS JSON file; reloaded when it changes.' }),
+  },
+  { title: 'JWKS from a file' },
+);
+
+const JwksUrl = Closed(
+  {
+    url: Type.String({ pattern: '^https?://', description: 'URL of the issuer JWKS.' }),
+    cacheTtlSeconds: Type.Optional(Seconds('How long a fetched key set is fresh (default 600).')),
+    refreshBeforeSeconds: Type.Optional(Seconds('Refresh this long before the set goes stale (default 60).')),
+    cooldownSeconds: Type.Optional(Seconds('Least time between refetches caused by an unknown kid (default 30).', 3600)),
+    maxStaleSeconds: Type.Optional(Seconds('How long the last good set is served while the URL fails (default 3600).')),
+    timeoutMs: Type.Optional(Millis('Fetch timeout (default 5000).', 60_000)),
+  },
+  { title: 'JWKS from a URL' },
+);
+
+const Issuer = Closed({
+  name: Type.String({ pattern: '^[A-Za-z0-9_.-]{1,64}$', description: 'Name used in logs and metrics.' }),
+  issuer: NonEmpty({ description: 'Exact `iss` value the tokens must carry.' }),
+  audience: Type.Union([NonEmpty(), Type.Array(NonEmpty(), { minItems: 1 })], {
+    description: 'Audience the tokens must carry in `aud`.',
+  }),
+  algorithms: Type.Array(AlgorithmSchema, { minItems: 1, uniqueItems: true }),
+  jwks: Type.Union([JwksFile, JwksUrl]),
+});
+
+const AuthRequirement = Closed(
+  {
+    tokenTypes: Type.Optional(Type.Array(TokenTypeSchema, { minItems: 1, uniqueItems: true })),
+    issuers: Type.Optional(Type.Array(NonEmpty(), { minItems: 1, uniqueItems: true, description: 'Names of trusted issuers accepted on this route (default: all).' })),
+    anyRole: Type.Optional(Type.Array(NonEmpty(), { minItems: 1 })),
+    allRoles: Type.Optional(Type.Array(NonEmpty(), { minItems: 1 })),
+    anyPermission: Type.Optional(Type.Array(NonEmpty(), { minItems: 1, description: 'A trailing `*` matches by prefix.' })),
+    allPermissions: Type.Optional(Type.Array(NonEmpty(), { minItems: 1, description: 'A trailing `*` matches by prefix.' })),
+    tenants: Type.Optional(Type.Array(NonEmpty(), { minItems: 1 })),
+  },
+  { title: 'Credential required' },
+);
+
+const Route = Closed({
+  name: Type.String({ pattern: '^[A-Za-z0-9_.-]{1,64}$', description: 'Route name: the `route` label in metrics and logs.' }),
+  pathPrefix: Type.String({ pattern: '^/', maxLength: 1024, description: 'Longest matching prefix wins; matched per path segment.' }),
+  host: Type.Optional(NonEmpty({ description: 'Match only this Host (without port).' })),
+  methods: Type.Optional(Type.Array(Type.Union(HTTP_METHODS.map((m) => Type.Literal(m))), { minItems: 1, uniqueItems: true })),
+  upstream: Type.String({ pattern: '^https?://', description: 'Origin of the upstream service (scheme, host, port).' }),
+  auth: Type.Union([Type.Literal('none'), AuthRequirement], { description: '`none` for a public route.' }),
+  forwardCredentials: Type.Optional(Type.Boolean({ description: 'Pass Authorization / X-API-KEY upstream (default false).' })),
+  websocket: Type.Optional(
+    Closed({
+      allowedOrigins: Type.Optional(Type.Array(NonEmpty(), { description: 'Origins allowed to open a WebSocket; absent Origin is always allowed.' })),
+    }),
+  ),
+});
+
+export const ConfigSchema = Closed(
+  {
+    server: Type.Optional(
+      Closed({
+        host: Type.Optional(NonEmpty()),
+        port: Type.Optional(Port),
+        trustedProxies: Type.Optional(Type.Array(NonEmpty(), { description: 'Peer addresses or CIDRs whose X-Forwarded-* are appended to.' })),
+        headersTimeoutMs: Type.Optional(Millis('Time allowed to receive the request headers (default 10000).', 120_000)),
+        requestTimeoutMs: Type.Optional(Millis('Time allowed to receive the whole request (default 30000).')),
+        keepAliveTimeoutMs: Type.Optional(Millis('Idle keep-alive time of client connections (default 5000).', 600_000)),
+        maxHeaderBytes: Type.Optional(Type.Integer({ minimum: 1024, maximum: 65_536, description: 'Header block cap; larger gets 431 (default 16384).' })),
+        maxConnections: Type.Optional(Type.Integer({ minimum: 1, maximum: 1_000_000 })),
+        shutdownTimeoutMs: Type.Optional(Millis('How long in-flight requests may drain on SIGTERM (default 10000).', 600_000)),
+      }),
+    ),
+    admin: Type.Optional(Closed({ host: Type.Optional(NonEmpty()), port: Type.Optional(Port) })),
+    log: Type.Optional(
+      Closed({ level: Type.Optional(Type.Union(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'].map((l) => Type.Literal(l)))) }),
+    ),
+    auth: Type.Optional(
+      Closed({
+        realm: Type.Optional(Type.String({ pattern: '^[\\x20-\\x21\\x23-\\x5b\\x5d-\\x7e]{1,64}$', description: 'Realm of WWW-Authenticate.' })),
+        maxTokenBytes: Type.Optional(Type.Integer({ minimum: 256, maximum: 65_536, description: 'Tokens larger than this are refused before decoding (default 8192).' })),
+        clockToleranceSeconds: Type.Optional(Type.Integer({ minimum: 0, maximum: 60, description: 'Skew allowed on exp, nbf and iat (default 30).' })),
+        cache: Type.Optional(
+          Closed({
+            maxEntries: Type.Optional(Type.Integer({ minimum: 1, maximum: 10_000_000 })),
+            maxTtlSeconds: Type.Optional(Seconds('Upper bound on how long a verified token is cached; never past exp (default 300).')),
+          }),
+        ),
+        negativeCache: Type.Optional(
+          Closed({
+            maxEntries: Type.Optional(Type.Integer({ minimum: 0, maximum: 1_000_000, description: '0 disables it (default 1000).' })),
+            ttlSeconds: Type.Optional(Seconds('How long a rejected token is remembered (default 10).', 300)),
+          }),
+        ),
+      }),
+    ),
+    issuers: Type.Array(Issuer, { minItems: 1 }),
+    identityHeaders: Type.Optional(
+      Closed({
+        prefix: Type.Optional(Type.String({ pattern: '^[a-z0-9-]{2,32}$', description: 'Inbound headers with this prefix are always dropped (default x-auth-).' })),
+        strip: Type.Optional(Type.Array(HeaderName, { description: 'More inbound header names to drop.' })),
+        arrayFormat: Type.Optional(Type.Union([Type.Literal('csv'), Type.Literal('json')])),
+        names: Type.Optional(
+          Closed({
+            userId: Type.Optional(HeaderName),
+            tenantId: Type.Optional(HeaderName),
+            roles: Type.Optional(HeaderName),
+            permissions: Type.Optional(HeaderName),
+            tokenType: Type.Optional(HeaderName),
+            tokenId: Type.Optional(HeaderName),
+            subject: Type.Optional(HeaderName),
+          }),
+        ),
+      }),
+    ),
+    upstream: Type.Optional(
+      Closed({
+        connections: Type.Optional(Type.Integer({ minimum: 1, maximum: 4096, description: 'Connections per upstream (default 128).' })),
+        connectTimeoutMs: Type.Optional(Millis('default 5000', 120_000)),
+        headersTimeoutMs: Type.Optional(Millis('Time to the upstream response headers; then 504 (default 30000).')),
+        bodyTimeoutMs: Type.Optional(Millis('Idle time allowed between body chunks (default 30000).')),
+        keepAliveTimeoutMs: Type.Optional(Millis('Idle time before a pooled connection closes (default 4000).', 600_000)),
+      }),
+    ),
+    routes: Type.Array(Route, { minItems: 1 }),
+  },
+  { $id: 'https://m2m-gateway.dev/schema/config.json', title: 'm2m-gateway configuration' },
+);
+
+export type Config = Static<typeof ConfigSchema>;
+export type RouteConfig = Static<typeof Route>;
+export type IssuerConfig = Static<typeof Issuer>;
+export type AuthRequirementConfig = Static<typeof AuthRequirement>;
+export type JwksConfig = IssuerConfig['jwks'];
+
+export function isJwksUrl(jwks: JwksConfig): jwks is Static<typeof JwksUrl> {
+  return 'url' in jwks;
+}
+
+export const schemaJson = (): TSchema => ConfigSchema;

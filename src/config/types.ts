@@ -1,0 +1,112 @@
+import type { Algorithm, TokenType } from './schema.js';
+
+/**
+ * The runtime configuration: every default filled in, every value checked and normalised, every
+ * object frozen. Built once by `compileConfig`; nothing downstream re-reads the YAML shape.
+ */
+export interface CompiledConfig {
+  readonly server: {
+    readonly host: string;
+    readonly port: number;
+    /** Predicate over a socket peer address (IPv4, IPv6, or IPv4-mapped IPv6). */
+    readonly isTrustedProxy: (address: string) => boolean;
+    readonly headersTimeoutMs: number;
+    readonly requestTimeoutMs: number;
+    readonly keepAliveTimeoutMs: number;
+    readonly maxHeaderBytes: number;
+    readonly maxConnections: number;
+    readonly shutdownTimeoutMs: number;
+  };
+  readonly admin: { readonly host: string; readonly port: number };
+  readonly log: { readonly level: string };
+  readonly auth: {
+    readonly realm: string;
+    readonly maxTokenBytes: number;
+    readonly clockToleranceSeconds: number;
+    readonly cache: { readonly maxEntries: number; readonly maxTtlSeconds: number };
+    readonly negativeCache: { readonly maxEntries: number; readonly ttlSeconds: number };
+  };
+  readonly issuers: readonly CompiledIssuer[];
+  readonly identityHeaders: CompiledIdentityHeaders;
+  readonly upstream: CompiledUpstreamDefaults;
+  /** Sorted for matching: longest prefix first, host-specific before any-host. */
+  readonly routes: readonly CompiledRoute[];
+}
+
+export interface CompiledIssuer {
+  readonly name: string;
+  readonly issuer: string;
+  readonly audiences: readonly string[];
+  readonly algorithms: readonly Algorithm[];
+  readonly jwks: CompiledJwksFile | CompiledJwksUrl;
+}
+
+export interface CompiledJwksFile {
+  readonly kind: 'file';
+  /** Absolute path. */
+  readonly file: string;
+}
+
+export interface CompiledJwksUrl {
+  readonly kind: 'url';
+  readonly url: string;
+  readonly cacheTtlMs: number;
+  readonly refreshBeforeMs: number;
+  readonly cooldownMs: number;
+  readonly maxStaleMs: number;
+  readonly timeoutMs: number;
+}
+
+export interface CompiledIdentityHeaders {
+  /** Lower-case prefix; every inbound header starting with it is dropped. */
+  readonly prefix: string;
+  /** Lower-case names always dropped from inbound requests (the injected names and `strip`). */
+  readonly strip: ReadonlySet<string>;
+  readonly arrayFormat: 'csv' | 'json';
+  readonly names: {
+    readonly userId: string;
+    readonly tenantId: string;
+    readonly roles: string;
+    readonly permissions: string;
+    readonly tokenType: string;
+    readonly tokenId: string;
+    readonly subject: string;
+  };
+}
+
+export interface CompiledUpstreamDefaults {
+  readonly connections: number;
+  readonly connectTimeoutMs: number;
+  readonly headersTimeoutMs: number;
+  readonly bodyTimeoutMs: number;
+  readonly keepAliveTimeoutMs: number;
+}
+
+export interface CompiledAuthRequirement {
+  /** Token types accepted on the route (default: all four). */
+  readonly tokenTypes: ReadonlySet<TokenType>;
+  /** Issuer names accepted (undefined: every configured issuer). */
+  readonly issuers: ReadonlySet<string> | undefined;
+  readonly anyRole: readonly string[] | undefined;
+  readonly allRoles: readonly string[] | undefined;
+  readonly anyPermission: readonly string[] | undefined;
+  readonly allPermissions: readonly string[] | undefined;
+  readonly tenants: ReadonlySet<string> | undefined;
+}
+
+export interface CompiledRoute {
+  readonly name: string;
+  /** As configured; matched per path segment and without regard to case. */
+  readonly pathPrefix: string;
+  /** Lower-case host without port, or undefined for any host. */
+  readonly host: string | undefined;
+  /** Upper-case methods, or undefined for any method. */
+  readonly methods: ReadonlySet<string> | undefined;
+  /** Origin only, e.g. `http://127.0.0.1:3000`. */
+  readonly upstream: string;
+  /** `null` for a public route. */
+  readonly auth: CompiledAuthRequirement | null;
+  readonly forwardCredentials: boolean;
+  /** undefined when the route refuses WebSocket upgrades. */
+  readonly websocket: { readonly allowedOrigins: ReadonlySet<string> } | undefined;
+}

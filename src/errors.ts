@@ -1,0 +1,87 @@
+/**
+ * Every failure the gateway reports has one stable `ERR_*` code. The code is the error's
+ * identity: tests assert on it, clients may branch on it, and it is the `reason` label of the
+ * auth-decision metric, so the set is small and fixed. Messages are constant per code, so a
+ * response body never echoes attacker input, a token or an internal detail.
+ */
+export const ERRORS = {
+  // Credential extraction (SPEC §5 "Extract"; RFC 6750 §2-§3).
+  ERR_AUTH_MISSING: { status: 401, message: 'Authentication required' },
+  ERR_AUTH_AMBIGUOUS: { status: 400, message: 'Exactly one credential header is allowed' },
+  ERR_AUTH_MALFORMED: { status: 401, message: 'Invalid token' },
+  ERR_AUTH_TOO_LARGE: { status: 401, message: 'Invalid token' },
+  // Verification (SPEC §5 "Authenticate"; RFC 8725).
+  ERR_AUTH_ALGORITHM: { status: 401, message: 'Invalid token' },
+  ERR_AUTH_KID_UNKNOWN: { status: 401, message: 'Invalid token' },
+  ERR_AUTH_SIGNATURE: { status: 401, message: 'Invalid token' },
+  ERR_AUTH_EXPIRED: { status: 401, message: 'Invalid token' },
+  ERR_AUTH_NOT_YET_VALID: { status: 401, message: 'Invalid token' },
+  ERR_AUTH_CLAIMS: { status: 401, message: 'Invalid token' },
+  ERR_AUTH_TOKEN_TYPE: { status: 401, message: 'Invalid token' },
+  ERR_AUTH_REVOKED: { status: 401, message: 'Invalid token' },
+  ERR_AUTH_KEYS_UNAVAILABLE: { status: 503, message: 'Signing keys are unavailable' },
+  // Authorization (RFC 6750 §3.1 insufficient_scope).
+  ERR_AUTH_FORBIDDEN: { status: 403, message: 'Insufficient scope' },
+  // Request shape.
+  ERR_ROUTE_NOT_FOUND: { status: 404, message: 'No route matches the request' },
+  ERR_REQUEST_INVALID: { status: 400, message: 'Invalid request' },
+  ERR_ORIGIN_FORBIDDEN: { status: 403, message: 'Origin not allowed' },
+  // Upstream (SPEC §5 "Forward").
+  ERR_UPSTREAM_UNAVAILABLE: { status: 502, message: 'Upstream unavailable' },
+  ERR_UPSTREAM_BUSY: { status: 503, message: 'Upstream busy' },
+  ERR_UPSTREAM_TIMEOUT: { status: 504, message: 'Upstream timed out' },
+  // Process.
+  ERR_SHUTTING_DOWN: { status: 503, message: 'Shutting down' },
+  ERR_INTERNAL: { status: 500, message: 'Internal error' },
+  // Start-up only: never sent to a client.
+  ERR_CONFIG_INVALID: { status: 500, message: 'Invalid configuration' },
+} as const satisfies Record<string, { status: number; message: string }>;
+
+export type ErrorCode = keyof typeof ERRORS;
+
+/** The one error class of the gateway. `detail` is for logs only and never reaches a client. */
+export class GatewayError extends Error {
+  readonly code: ErrorCode;
+  readonly statusCode: number;
+  readonly detail: string | undefined;
+
+  constructor(code: ErrorCode, detail?: string, options?: { cause?: unknown }) {
+    super(ERRORS[code].message, options);
+    this.name = 'GatewayError';
+    this.code = code;
+    this.statusCode = ERRORS[code].status;
+    this.detail = detail;
+  }
+}
+
+export function isGatewayError(err: unknown): err is GatewayError {
+  return err instanceof GatewayError;
+}
+
+/** Raised at start-up with every configuration problem at once, each with its path. */
+export class ConfigError extends GatewayError {
+  readonly problems: readonly string[];
+
+  constructor(problems: readonly string[]) {
+    super('ERR_CONFIG_INVALID', problems.join('\n'));
+    this.name = 'ConfigError';
+    this.problems = problems;
+  }
+}
+
+/** The JSON body sent to clients for an error: constant per code, never a stack trace. */
+export function errorBody(err: GatewayError): string {
+  return JSON.stringify({ errors: [err.message], code: err.code });
+}
+
+/**
+ * The `WWW-Authenticate` challenge for a 401 or 403 (RFC 6750 §3). A request with no credential
+ * gets the bare challenge (§3.1: no error code when the client sent no authentication).
+ */
+export function challenge(err: GatewayError, realm: string): string | undefined {
+  if (err.code === 'ERR_AUTH_MISSING') return `Bearer realm="${realm}"`;
+  if (err.statusCode === 401) return `Bearer realm="${realm}", error="invalid_token"`;
+  if (err.code === 'ERR_AUTH_FORBIDDEN') return `Bearer realm="${realm}", error="insufficient_scope"`;
+  if (err.code === 'ERR_AUTH_AMBIGUOUS') return `Bearer realm="${realm}", error="invalid_request"`;
+  return undefined;
+}
