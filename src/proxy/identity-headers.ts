@@ -1,0 +1,63 @@
+import type { Identity } from '../auth/identity.js';
+import type { CompiledIdentityHeaders } from '../config/types.js';
+import { GatewayError } from '../errors.js';
+
+/** Builds the identity headers for the upstream; throws `ERR_AUTH_CLAIMS` rather than send a bad value. */
+export type IdentityHeaderBuilder = (identity: Identity) => Readonly<Record<string, string>>;
+
+/**
+ * Builds the identity headers the upstream trusts (SPEC §5 "Inject"): user id (not for tenant
+ * tokens), tenant id, roles, permissions (comma-joined, or a JSON array when `arrayFormat` is
+ * `json`), token type, token id, subject.
+ *
+ * Every value must be printable ASCII (0x20-0x7E). The authenticator already refuses such claims;
+ * this is defence in depth, so a CR/LF, NUL, tab or non-ASCII byte can never split a header or be
+ * re-encoded differently by the upstream (case 23; RFC 9110 §5.5). In `csv` form a role or
+ * permission containing `,` (or empty) is refused too: the list would read back differently.
+ *
+ * An identity is immutable and cached by the authenticator, so the headers are built once per
+ * identity object and remembered in a `WeakMap`: a cached token costs no string building.
+ */
+export function createIdentityHeaderBuilder(cfg: CompiledIdentityHeaders): IdentityHeaderBuilder {
+  const { names } = cfg;
+  const json = cfg.arrayFormat === 'json';
+  const built = new WeakMap<Identity, Readonly<Record<string, string>>>();
+
+  function list(values: readonly string[]): string {
+    for (const v of values) {
+      checkValue(v);
+      if (!json && (v === '' || v.includes(','))) throw claims('list item not representable as csv');
+    }
+    return json ? JSON.stringify(values) : values.join(',');
+  }
+
+  return function identityHeaders(identity) {
+    const cached = built.get(identity);
+    if (cached !== undefined) return cached;
+    const headers: Record<string, string> = Object.create(null) as Record<string, string>;
+    const isTenantToken = identity.tokenType === 'tenantApiToken' || identity.tokenType === 'tenantAccessToken';
+    if (identity.userId !== undefined && !isTenantToken) headers[names.userId] = checkValue(identity.userId);
+    headers[names.tenantId] = checkValue(identity.tenantId);
+    headers[names.roles] = list(identity.roles);
+    headers[names.permissions] = list(identity.permissions);
+    headers[names.tokenType] = checkValue(identity.tokenType);
+    headers[names.tokenId] = checkValue(identity.tokenId);
+    headers[names.subject] = checkValue(identity.subject);
+    const frozen = Object.freeze(headers);
+    built.set(identity, frozen);
+    return frozen;
+  };
+}
+
+function checkValue(value: string): string {
+  if (typeof value !== 'string') throw claims('identity value is not a string');
+  for (let i = 0; i < value.length; i++) {
+    const c = value.charCodeAt(i);
+    if (c < 0x20 || c > 0x7e) throw claims('identity value outside printable ASCII');
+  }
+  return value;
+}
+
+function claims(detail: string): GatewayError {
+  return new GatewayError('ERR_AUTH_CLAIMS', detail);
+}
