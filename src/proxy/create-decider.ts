@@ -1,0 +1,129 @@
+import type { Authenticator } from '../auth/authenticator.js';
+import type { CredentialKind, Identity } from '../auth/identity.js';
+import { hashToken } from '../auth/token-hash.js';
+import type { CompiledConfig, CompiledRoute } from '../config/types.js';
+import { GatewayError, isGatewayError } from '../errors.js';
+import { authorize } from './authorize.js';
+import type { Decide, Decision, Deny, OutgoingHeaders, RequestFacts } from './decide.js';
+import { extractCredential } from './extract.js';
+import { createIdentityHeaderBuilder } from './identity-headers.js';
+import { createRouteMatcher } from './route-match.js';
+import { sanitizeHeaders } from './sanitize.js';
+import { normalizeTarget } from './target.js';
+
+/** The part of the configuration the decision reads. */
+export type DeciderConfig = Pick<CompiledConfig, 'routes' | 'identityHeaders' | 'server' | 'auth'>;
+
+/**
+ * Builds the proxy's decision function (SPEC §5; STYLE "the auth decision is one function"):
+ * normalise the target → match a route (none: `ERR_ROUTE_NOT_FOUND`) → WebSocket checks for an
+ * upgrade → sanitize the headers (always, public routes too) → public route: allow → extract the
+ * credential (none: `ERR_AUTH_MISSING`) → authenticate → authorize → inject the identity headers.
+ *
+ * The returned function never throws a `GatewayError`: every refusal is a `Deny` carrying the
+ * route, credential kind and token fingerprint known so far, for the access log and metrics. Any
+ * other exception (a bug in a dependency) is rethrown so the caller answers 500 — a refusal must
+ * never be mistaken for a broken authenticator, nor a broken authenticator hidden as a 401.
+ *
+ * Everything that depends only on the config (route index, header builder, origin sets) is
+ * prepared here; a request allocates its headers object and its decision, little else.
+ */
+export function createDecider(config: DeciderConfig, deps: { readonly authenticator: Authenticator }): Decide {
+  const matchRoute = createRouteMatcher(config.routes);
+  const identityHeaders = createIdentityHeaderBuilder(config.identityHeaders);
+  const { authenticator } = deps;
+  const { isTrustedProxy } = config.server;
+  const { maxTokenBytes } = config.auth;
+  const identityNamespace = config.identityHeaders;
+  const allowedOrigins = websocketOrigins(config.routes);
+
+  return async function decide(facts: RequestFacts): Promise<Decision> {
+    let route: CompiledRoute | undefined;
+    let credentialKind: CredentialKind | undefined;
+    let tokenFingerprint: string | undefined;
+    try {
+      const target = normalizeTarget(facts.url);
+      route = matchRoute(facts.headers.host, facts.method, target.matchPath);
+      if (route === undefined) throw new GatewayError('ERR_ROUTE_NOT_FOUND');
+
+      if (facts.upgrade) checkUpgrade(route, facts, allowedOrigins);
+
+      const headers = sanitizeHeaders(facts.headers, {
+        route,
+        identity: identityNamespace,
+        remoteAddress: facts.remoteAddress,
+        encrypted: facts.encrypted,
+        isTrustedProxy,
+        requestId: facts.requestId,
+        upgrade: facts.upgrade,
+      });
+      if (route.auth === null) return allow(route, target.path, headers, undefined, undefined, undefined);
+
+      const credential = extractCredential(facts.rawHeaders);
+      if (credential === undefined) throw new GatewayError('ERR_AUTH_MISSING');
+      credentialKind = credential.kind;
+      // Case 5: refused on its size alone, before any hashing, decoding or crypto.
+      if (credential.token.length > maxTokenBytes) throw new GatewayError('ERR_AUTH_TOO_LARGE');
+      tokenFingerprint = hashToken(credential.token).fingerprint;
+
+      const identity = await authenticator.authenticate(credential);
+      const forbidden = authorize(route.auth, identity);
+      if (forbidden !== undefined) throw forbidden;
+
+      // Ours overwrite: sanitize already removed every inbound header of the namespace.
+      const injected = identityHeaders(identity);
+      for (const name in injected) headers[name] = injected[name]!;
+      return allow(route, target.path, headers, identity, credentialKind, tokenFingerprint);
+    } catch (err) {
+      if (!isGatewayError(err)) throw err;
+      return deny(route, credentialKind, tokenFingerprint, err);
+    }
+  };
+}
+
+/**
+ * A WebSocket upgrade is authenticated like any request, and refused before any upstream
+ * connection when the route does not take upgrades, the protocol is not `websocket`, or the
+ * browser's `Origin` is not allowed (case 46: cross-site WebSocket hijacking; RFC 6455 §10.2).
+ * An absent `Origin` is allowed: non-browser clients do not send it, and a browser always does.
+ */
+function checkUpgrade(route: CompiledRoute, facts: RequestFacts, allowedOrigins: ReadonlyMap<CompiledRoute, ReadonlySet<string>>): void {
+  const origins = allowedOrigins.get(route);
+  if (origins === undefined) throw new GatewayError('ERR_REQUEST_INVALID', 'route refuses upgrades');
+  const upgrade = facts.headers.upgrade;
+  if (upgrade === undefined || upgrade.toLowerCase() !== 'websocket') {
+    throw new GatewayError('ERR_REQUEST_INVALID', 'upgrade to something other than websocket');
+  }
+  const origin = facts.headers.origin;
+  if (origin !== undefined && !origins.has(origin.toLowerCase())) throw new GatewayError('ERR_ORIGIN_FORBIDDEN');
+}
+
+/** Per route, its allowed origins lower-cased (RFC 6454 §6.2: scheme and host are case-insensitive). */
+function websocketOrigins(routes: readonly CompiledRoute[]): ReadonlyMap<CompiledRoute, ReadonlySet<string>> {
+  const map = new Map<CompiledRoute, ReadonlySet<string>>();
+  for (const route of routes) {
+    if (route.websocket === undefined) continue;
+    map.set(route, new Set([...route.websocket.allowedOrigins].map((o) => o.toLowerCase())));
+  }
+  return map;
+}
+
+function allow(
+  route: CompiledRoute,
+  path: string,
+  headers: OutgoingHeaders,
+  identity: Identity | undefined,
+  credentialKind: CredentialKind | undefined,
+  tokenFingerprint: string | undefined,
+): Decision {
+  return { allow: true, route, path, headers, identity, credentialKind, tokenFingerprint };
+}
+
+function deny(
+  route: CompiledRoute | undefined,
+  credentialKind: CredentialKind | undefined,
+  tokenFingerprint: string | undefined,
+  error: GatewayError,
+): Deny {
+  return { allow: false, route, credentialKind, tokenFingerprint, error };
+}
