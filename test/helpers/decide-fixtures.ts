@@ -1,8 +1,11 @@
 import type { IncomingHttpHeaders } from 'node:http';
 import type { Authenticator } from '../../src/auth/authenticator.js';
 import type { Credential, Identity } from '../../src/auth/identity.js';
+import type { CompiledConfig, CompiledRoute } from '../../src/config/types.js';
 import { GatewayError, type ErrorCode } from '../../src/errors.js';
-import type { RequestFacts } from '../../src/proxy/decide.js';
+import { createDecider } from '../../src/proxy/create-decider.js';
+import type { Decide, RequestFacts } from '../../src/proxy/decide.js';
+import { compiledConfig } from './compiled-config.js';
 
 /**
  * Fixtures for decision-level tests (no sockets): named identities, a fake authenticator that
@@ -34,6 +37,17 @@ export const TENANT_ACCESS_IDENTITY: Identity = Object.freeze({
   roles: Object.freeze(['reader']),
   permissions: Object.freeze(['reports.read']),
   expiresAtMs: undefined,
+});
+
+/** Named token fixtures: the fake authenticator's default table maps them to the identities above. */
+export const USER_API_TOKEN = 'user.api.token';
+export const TENANT_ACCESS_TOKEN = 'tenant.access.token';
+export const REVOKED_TOKEN = 'revoked.token';
+
+export const DEFAULT_OUTCOMES: Readonly<Record<string, FakeOutcome>> = Object.freeze({
+  [USER_API_TOKEN]: USER_API_IDENTITY,
+  [TENANT_ACCESS_TOKEN]: TENANT_ACCESS_IDENTITY,
+  [REVOKED_TOKEN]: 'ERR_AUTH_REVOKED',
 });
 
 /** What the fake authenticator answers for a token: an identity, a refusal code, or a bug. */
@@ -113,4 +127,15 @@ export function requestFacts(input: FactsInput = {}): RequestFacts {
     requestId: input.requestId ?? 'req-1',
     upgrade: input.upgrade ?? false,
   };
+}
+
+/** A decision function over `routes` with a fake authenticator (default: `DEFAULT_OUTCOMES`). */
+export function testDecider(options: {
+  readonly routes: readonly CompiledRoute[];
+  readonly outcomes?: Readonly<Record<string, FakeOutcome>>;
+  readonly config?: Partial<CompiledConfig>;
+}): { decide: Decide; authenticator: FakeAuthenticator } {
+  const authenticator = fakeAuthenticator(options.outcomes ?? DEFAULT_OUTCOMES);
+  const decide = createDecider(compiledConfig({ ...options.config, routes: options.routes }), { authenticator });
+  return { decide, authenticator };
 }
