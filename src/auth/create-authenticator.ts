@@ -9,7 +9,7 @@ import { CREDENTIAL_KIND_OF, type Credential, type Identity } from './identity.j
 import type { PreparedKey } from './jwks.js';
 import { createKeySource, type KeySource } from './key-source.js';
 import { hashToken } from './token-hash.js';
-import { createTokenVerifier } from './verify.js';
+import { authError, createTokenVerifier } from './verify.js';
 
 export interface AuthenticatorDeps {
   readonly clock: Clock;
@@ -80,8 +80,8 @@ export function createAuthenticator(config: Pick<CompiledConfig, 'auth' | 'issue
     await Promise.all(sources.map((source) => source.refetch(kid)));
     const fetched = lookup(kid);
     if (fetched.length > 0) return fetched;
-    if (!sources.some((source) => source.ready())) throw new GatewayError('ERR_AUTH_KEYS_UNAVAILABLE', 'no key set loaded');
-    throw new GatewayError('ERR_AUTH_KID_UNKNOWN', 'kid not in any key set');
+    if (!sources.some((source) => source.ready())) throw authError('ERR_AUTH_KEYS_UNAVAILABLE', 'no key set loaded');
+    throw authError('ERR_AUTH_KID_UNKNOWN', 'kid not in any key set');
   }
 
   const verifyToken = createTokenVerifier({ issuers, clockToleranceSeconds: auth.clockToleranceSeconds }, { clock, resolveKeys });
@@ -103,7 +103,7 @@ export function createAuthenticator(config: Pick<CompiledConfig, 'auth' | 'issue
 
   function checkKind(identity: Identity, credential: Credential): Identity {
     if (CREDENTIAL_KIND_OF[identity.tokenType] !== credential.kind) {
-      throw new GatewayError('ERR_AUTH_TOKEN_TYPE', 'token type does not match the credential header');
+      throw authError('ERR_AUTH_TOKEN_TYPE', 'token type does not match the credential header');
     }
     return identity;
   }
@@ -112,12 +112,12 @@ export function createAuthenticator(config: Pick<CompiledConfig, 'auth' | 'issue
     async authenticate(credential: Credential): Promise<Identity> {
       const { token } = credential;
       // Before any hashing or decoding: the length is all an oversized token costs (security case 5).
-      if (token.length > auth.maxTokenBytes) throw new GatewayError('ERR_AUTH_TOO_LARGE', 'token over the size cap');
+      if (token.length > auth.maxTokenBytes) throw authError('ERR_AUTH_TOO_LARGE', 'token over the size cap');
       const { key, fingerprint } = hashToken(token);
       const cached = verified.get(key);
       if (cached !== undefined) return checkKind(cached, credential);
       const code = rejected.get(key);
-      if (code !== undefined) throw new GatewayError(code, 'rejected before (negative cache)');
+      if (code !== undefined) throw authError(code, 'rejected before (negative cache)');
       // Concurrent first uses of one token share one verification and one result (case 25).
       let pending = inFlight.get(key);
       if (pending === undefined) {

@@ -29,8 +29,22 @@ const MAX_KID_LENGTH = 256;
 const MAX_LIST_ENTRIES = 256;
 const TOKEN_TYPE_SET: ReadonlySet<string> = new Set(TOKEN_TYPES);
 
+/**
+ * A `GatewayError` without a stack trace. Refusing a token is ordinary control flow, the stack says
+ * nothing, and capturing it was the largest cost of refusing a flood of garbage tokens.
+ */
+export function authError(code: ErrorCode, detail: string): GatewayError {
+  const limit = Error.stackTraceLimit;
+  Error.stackTraceLimit = 0;
+  try {
+    return new GatewayError(code, detail);
+  } finally {
+    Error.stackTraceLimit = limit;
+  }
+}
+
 function reject(code: ErrorCode, detail: string): never {
-  throw new GatewayError(code, detail);
+  throw authError(code, detail);
 }
 
 function isPlainObject(value: unknown): value is Record<string, unknown> {
@@ -103,13 +117,13 @@ function translate(err: unknown): GatewayError {
     case TokenError.codes.invalidPayload:
     case TokenError.codes.invalidType:
     case TokenError.codes.invalidCritHeader:
-      return new GatewayError('ERR_AUTH_MALFORMED', `fast-jwt: ${code}`);
+      return authError('ERR_AUTH_MALFORMED', `fast-jwt: ${code}`);
     case TokenError.codes.invalidAlgorithm:
-      return new GatewayError('ERR_AUTH_ALGORITHM', `fast-jwt: ${code}`);
+      return authError('ERR_AUTH_ALGORITHM', `fast-jwt: ${code}`);
     default:
       // invalidSignature, verifyError (e.g. an ECDSA signature of the wrong length), missingSignature,
       // and anything unforeseen: the signature did not verify, so the token is refused.
-      return new GatewayError('ERR_AUTH_SIGNATURE', `fast-jwt: ${code ?? 'error'}`);
+      return authError('ERR_AUTH_SIGNATURE', `fast-jwt: ${code ?? 'error'}`);
   }
 }
 
@@ -216,6 +230,11 @@ export function createTokenVerifier(options: TokenVerifierOptions, deps: TokenVe
     if (!SEGMENT.test(headerSegment) || !SEGMENT.test(payloadSegment)) reject('ERR_AUTH_MALFORMED', 'bad segment');
     // An empty signature is judged after `alg` (so `alg: none` reports as an algorithm problem).
     if (signatureSegment !== '' && !SEGMENT.test(signatureSegment)) reject('ERR_AUTH_MALFORMED', 'bad segment');
+    // Canonical encoding only (RFC 4648 §3.5): otherwise a token stays valid with its last character
+    // changed (unused trailing bits), i.e. two different strings carry one signature.
+    if (Buffer.from(signatureSegment, 'base64url').toString('base64url') !== signatureSegment) {
+      reject('ERR_AUTH_MALFORMED', 'signature not canonical base64url');
+    }
 
     const header = decodeObject(headerSegment, 'header');
     const alg = own(header, 'alg');
