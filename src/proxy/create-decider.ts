@@ -36,11 +36,16 @@ export function createDecider(config: DeciderConfig, deps: { readonly authentica
   const { maxTokenBytes } = config.auth;
   const identityNamespace = config.identityHeaders;
   const allowedOrigins = websocketOrigins(config.routes);
+  // An Identity is built once per token and cached by the authenticator (identity.ts), so the
+  // fingerprint of a cached token is hashed once, not on every request: SHA-256 of a 1 KB JWT is
+  // the most expensive step of the cached path after the authenticator's own hash.
+  const fingerprints = new WeakMap<Identity, string>();
 
   return async function decide(facts: RequestFacts): Promise<Decision> {
     let route: CompiledRoute | undefined;
     let credentialKind: CredentialKind | undefined;
     let tokenFingerprint: string | undefined;
+    let token: string | undefined;
     try {
       const target = normalizeTarget(facts.url);
       route = matchRoute(facts.headers.host, facts.method, target.matchPath);
@@ -64,9 +69,14 @@ export function createDecider(config: DeciderConfig, deps: { readonly authentica
       credentialKind = credential.kind;
       // Case 5: refused on its size alone, before any hashing, decoding or crypto.
       if (credential.token.length > maxTokenBytes) throw new GatewayError('ERR_AUTH_TOO_LARGE');
-      tokenFingerprint = hashToken(credential.token).fingerprint;
+      token = credential.token;
 
       const identity = await authenticator.authenticate(credential);
+      tokenFingerprint = fingerprints.get(identity);
+      if (tokenFingerprint === undefined) {
+        tokenFingerprint = hashToken(token).fingerprint;
+        fingerprints.set(identity, tokenFingerprint);
+      }
       const forbidden = authorize(route.auth, identity);
       if (forbidden !== undefined) throw forbidden;
 
@@ -76,6 +86,7 @@ export function createDecider(config: DeciderConfig, deps: { readonly authentica
       return allow(route, target.path, headers, identity, credentialKind, tokenFingerprint);
     } catch (err) {
       if (!isGatewayError(err)) throw err;
+      if (token !== undefined && tokenFingerprint === undefined) tokenFingerprint = hashToken(token).fingerprint;
       return deny(route, credentialKind, tokenFingerprint, err);
     }
   };

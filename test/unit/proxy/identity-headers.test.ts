@@ -57,6 +57,11 @@ t.test('configured names are used', async (t) => {
   t.strictSame(Object.keys(build(USER_API_IDENTITY)).sort(), Object.values(names).sort());
 });
 
+t.test('a configured name that is not a plain property is refused at start', async (t) => {
+  const names = { ...identityHeaders().names, roles: '__proto__' };
+  t.throws(() => createIdentityHeaderBuilder(identityHeaders({ names })), { code: 'ERR_CONFIG_INVALID', problems: ['identityHeaders.names.roles: "__proto__" cannot be a header name'] });
+});
+
 t.test('a value that is not printable ASCII is refused, never passed on', async (t) => {
   const build = createIdentityHeaderBuilder(identityHeaders());
   const cases: { name: string; identity: Identity }[] = [
