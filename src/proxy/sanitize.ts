@@ -77,9 +77,10 @@ const MAX_HOST_LENGTH = 255 + 6;
  * managed header gets through.
  *
  * Set afterwards, so that nothing the client says in `Connection` can remove them:
- * `x-forwarded-for` (peer, or `<incoming>, <peer>` from a trusted proxy), `x-forwarded-proto`,
- * `x-forwarded-host` (when the Host header is well-formed), `x-request-id`, and for an upgrade
- * `connection: upgrade` with `upgrade: websocket`.
+ * `x-forwarded-for` (peer, or `<incoming>, <peer>` from a trusted proxy), `x-forwarded-proto`
+ * (from the socket's TLS; a trusted proxy's `http`/`https` is kept), `x-forwarded-host` (a trusted
+ * proxy's well-formed value, else the Host header when well-formed, else none), `x-request-id`,
+ * and for an upgrade `connection: upgrade` with `upgrade: websocket`.
  */
 export function sanitizeHeaders(headers: IncomingHttpHeaders, ctx: SanitizeContext): OutgoingHeaders {
   // A plain object: V8 keeps it in fast mode, where a null-prototype object starts as a hash
