@@ -223,6 +223,12 @@ function maxAgeMs(header: string | string[] | undefined): number | undefined {
   return match === null ? undefined : Number(match[1]) * 1000;
 }
 
+/** Drops a response body we will not read; the no-op listener keeps undici's abort error from going unhandled. */
+function discard(body: { on(event: 'error', listener: () => void): unknown; destroy(): unknown }): void {
+  body.on('error', () => undefined);
+  body.destroy();
+}
+
 class FetchFailure extends Error {
   constructor(
     readonly result: Exclude<Result, 'ok'>,
@@ -292,11 +298,11 @@ export function createUrlKeySource(
     }
     const { statusCode, headers, body } = response;
     if (statusCode !== 200) {
-      body.destroy();
+      discard(body);
       throw new FetchFailure('error', `status ${statusCode}`);
     }
     if (Number(headers['content-length']) > maxBodyBytes) {
-      body.destroy();
+      discard(body);
       throw new FetchFailure('invalid', 'body too large');
     }
     const chunks: Buffer[] = [];
@@ -305,7 +311,7 @@ export function createUrlKeySource(
       for await (const chunk of body) {
         size += (chunk as Buffer).length;
         if (size > maxBodyBytes) {
-          body.destroy();
+          discard(body);
           throw new FetchFailure('invalid', 'body too large');
         }
         chunks.push(chunk as Buffer);
