@@ -1,0 +1,212 @@
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import type { Socket } from 'node:net';
+import type { Duplex } from 'node:stream';
+import type { CompiledConfig } from '../config/types.js';
+import { GatewayError, isGatewayError } from '../errors.js';
+import type { Logger } from '../log.js';
+import { methodLabel, statusClass, type Metrics } from '../metrics.js';
+import type { Decide, Decision, RequestFacts } from '../proxy/decide.js';
+import type { Forwarder } from '../proxy/forward.js';
+import type { WebSocketTunnel } from '../proxy/websocket.js';
+import { rawErrorResponse, sendError } from './respond.js';
+
+export interface ProxyServerDeps {
+  readonly decide: Decide;
+  readonly forwarder: Forwarder;
+  readonly tunnel: WebSocketTunnel;
+  readonly metrics: Metrics;
+  readonly log: Logger;
+  /** Monotonic milliseconds, for durations. */
+  readonly now: () => number;
+  /** A new request id. */
+  readonly newId: () => string;
+  /** True once shutdown began: answers carry `Connection: close` so keep-alive clients move on. */
+  readonly draining: () => boolean;
+}
+
+/** nginx's code for "client closed the request before the response was complete". */
+const CLIENT_CLOSED = 499;
+
+/** A client-supplied request id is kept only when it cannot smuggle anything into logs or headers. */
+const REQUEST_ID = /^[A-Za-z0-9._:-]{1,128}$/;
+
+/**
+ * The data-plane listener. Each request runs the decision (route → sanitize → extract →
+ * authenticate → authorize → inject), then is forwarded or answered with the error, and is
+ * recorded exactly once — metrics and one access-log line — when its response ends or breaks.
+ */
+export function createProxyServer(config: CompiledConfig, deps: ProxyServerDeps): Server {
+  const { server: s, auth } = config;
+  const server = createServer({
+    headersTimeout: s.headersTimeoutMs,
+    requestTimeout: s.requestTimeoutMs,
+    keepAliveTimeout: s.keepAliveTimeoutMs,
+    maxHeaderSize: s.maxHeaderBytes,
+    // Node's strict parser refuses the smuggling payloads of security case 41; never relax it.
+    insecureHTTPParser: false,
+    requireHostHeader: true,
+  });
+  server.maxConnections = s.maxConnections;
+  server.maxHeadersCount = 200;
+
+  const connections = deps.metrics.openConnections.labels({ listener: 'proxy' });
+  server.on('connection', (socket: Socket) => {
+    connections.inc();
+    socket.once('close', () => connections.dec());
+  });
+
+  server.on('clientError', (err: NodeJS.ErrnoException, socket: Duplex) => {
+    // Malformed framing (smuggling attempts, bad chunking, oversized headers) never reaches a
+    // handler: answer once and close the connection, so nothing after it is parsed.
+    deps.metrics.requests.inc({ route: 'none', method: 'OTHER', status_class: '4xx' });
+    if (!socket.writable || (err as { bytesParsed?: number }).bytesParsed === 0 && err.code === 'ECONNRESET') {
+      socket.destroy();
+      return;
+    }
+    const status = err.code === 'HPE_HEADER_OVERFLOW' ? 431 : err.code === 'ERR_HTTP_REQUEST_TIMEOUT' ? 408 : 400;
+    const reason = status === 431 ? 'Request Header Fields Too Large' : status === 408 ? 'Request Timeout' : 'Bad Request';
+    socket.end(`HTTP/1.1 ${status} ${reason}\r\nconnection: close\r\ncontent-length: 0\r\n\r\n`);
+    deps.log.info({ status, reason: err.code ?? 'HPE_INVALID' }, 'rejected malformed request');
+  });
+
+  function facts(req: IncomingMessage, requestId: string, upgrade: boolean): RequestFacts {
+    const socket = req.socket;
+    return {
+      method: req.method ?? 'GET',
+      url: req.url ?? '/',
+      headers: req.headers,
+      rawHeaders: req.rawHeaders,
+      remoteAddress: socket.remoteAddress ?? '',
+      encrypted: (socket as { encrypted?: boolean }).encrypted === true,
+      requestId,
+      upgrade,
+    };
+  }
+
+  function requestIdOf(req: IncomingMessage): string {
+    const id = req.headers['x-request-id'];
+    return typeof id === 'string' && REQUEST_ID.test(id) ? id : deps.newId();
+  }
+
+  async function decideSafely(f: RequestFacts): Promise<Decision | GatewayError> {
+    try {
+      return await deps.decide(f);
+    } catch (err) {
+      deps.log.error({ err }, 'decision failed');
+      return isGatewayError(err) ? err : new GatewayError('ERR_INTERNAL', 'decision threw', { cause: err });
+    }
+  }
+
+  server.on('request', (req: IncomingMessage, res: ServerResponse) => {
+    void handle(req, res);
+  });
+
+  async function handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    const started = deps.now();
+    const requestId = requestIdOf(req);
+    res.setHeader('x-request-id', requestId);
+    if (deps.draining()) res.setHeader('connection', 'close');
+    const f = facts(req, requestId, false);
+    const outcome = await decideSafely(f);
+    const authMs = deps.now() - started;
+    const decision = outcome instanceof GatewayError ? undefined : outcome;
+    let status: number;
+    let upstreamMs: number | undefined;
+    let error: GatewayError | undefined;
+    if (decision === undefined || !decision.allow) {
+      error = decision === undefined ? (outcome as GatewayError) : decision.error;
+      sendError(res, error, auth.realm);
+      status = error.statusCode;
+    } else {
+      const result = await deps.forwarder.forward(req, res, decision.route, decision.path, decision.headers);
+      upstreamMs = result.upstreamMs;
+      error = result.error;
+      if (error !== undefined && !res.headersSent) sendError(res, error, auth.realm);
+      status = res.writableFinished || error !== undefined ? result.status : CLIENT_CLOSED;
+      if (error !== undefined && error.code !== 'ERR_UPSTREAM_TIMEOUT' && req.destroyed) status = CLIENT_CLOSED;
+    }
+    record(req, decision, error, status, started, authMs, upstreamMs, f.requestId, f.remoteAddress);
+  }
+
+  server.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) => {
+    // An upgrade bypasses the request handlers (Node docs), so it gets the same decision here,
+    // and its socket gets an error listener before anything can fail (security case 46).
+    socket.on('error', () => socket.destroy());
+    void handleUpgrade(req, socket, head);
+  });
+
+  async function handleUpgrade(req: IncomingMessage, socket: Duplex, head: Buffer): Promise<void> {
+    const started = deps.now();
+    const requestId = requestIdOf(req);
+    const f = facts(req, requestId, true);
+    const outcome = await decideSafely(f);
+    const authMs = deps.now() - started;
+    const decision = outcome instanceof GatewayError ? undefined : outcome;
+    if (decision === undefined || !decision.allow) {
+      const error = decision === undefined ? (outcome as GatewayError) : decision.error;
+      if (socket.writable) socket.end(rawErrorResponse(error, auth.realm));
+      else socket.destroy();
+      record(req, decision, error, error.statusCode, started, authMs, undefined, requestId, f.remoteAddress);
+      return;
+    }
+    if (socket.destroyed) {
+      record(req, decision, undefined, CLIENT_CLOSED, started, authMs, undefined, requestId, f.remoteAddress);
+      return;
+    }
+    deps.tunnel.tunnel(req, socket, head, decision.route, decision.path, decision.headers);
+    record(req, decision, undefined, 101, started, authMs, undefined, requestId, f.remoteAddress);
+  }
+
+  function record(
+    req: IncomingMessage,
+    decision: Decision | undefined,
+    error: GatewayError | undefined,
+    status: number,
+    started: number,
+    authMs: number,
+    upstreamMs: number | undefined,
+    requestId: string,
+    peer: string,
+  ): void {
+    const totalMs = deps.now() - started;
+    const route = decision?.route?.name ?? 'none';
+    const method = methodLabel(req.method);
+    const kind = decision?.credentialKind ?? 'none';
+    const denied = decision === undefined || !decision.allow;
+    const reason = denied ? (error?.code ?? 'ERR_INTERNAL') : decision.route.auth === null ? 'PUBLIC' : 'OK';
+    const m = deps.metrics;
+    m.requests.inc({ route, method, status_class: statusClass(status) });
+    m.requestDuration.observe({ route }, totalMs / 1000);
+    m.authDecisions.inc({ kind, result: denied ? 'deny' : 'allow', reason });
+    m.authDuration.observe({ kind }, authMs / 1000);
+    if (upstreamMs !== undefined) m.upstreamDuration.observe({ route }, upstreamMs / 1000);
+    const path = (req.url ?? '').split('?', 1)[0];
+    deps.log.info(
+      {
+        reqId: requestId,
+        route,
+        method: req.method,
+        // The query string is never logged: it is where careless clients put tokens (RFC 6750 §2.3).
+        path: path !== undefined && path.length > 512 ? `${path.slice(0, 512)}…` : path,
+        status,
+        decision: denied ? 'deny' : 'allow',
+        reason,
+        credential: kind,
+        tokenFp: decision?.tokenFingerprint,
+        tokenType: decision?.allow === true ? decision.identity?.tokenType : undefined,
+        peer,
+        durationMs: round(totalMs),
+        authMs: round(authMs),
+        upstreamMs: upstreamMs === undefined ? undefined : round(upstreamMs),
+        upstreamError: error !== undefined && !denied ? error.detail : undefined,
+      },
+      'access',
+    );
+  }
+
+  return server;
+}
+
+function round(ms: number): number {
+  return Math.round(ms * 1000) / 1000;
+}

@@ -1,0 +1,115 @@
+#!/usr/bin/env node
+/**
+ * Process entry: the CLI, signals and exit codes. The only module that touches `process.*`;
+ * everything else receives what it needs.
+ */
+import { parseArgs } from 'node:util';
+import { createApp } from './app.js';
+import { systemClock } from './clock.js';
+import { loadConfig } from './config/load.js';
+import { configJsonSchema } from './config/json-schema.js';
+import { ConfigError } from './errors.js';
+import { createLogger } from './log.js';
+
+const DEFAULT_CONFIG = 'config/gateway.yaml';
+
+const USAGE = `Usage: m2m-gateway [command] [options]
+
+Commands:
+  serve [--config FILE]        run the gateway (default command)
+  check-config [FILE]          validate a config file and print every problem
+  schema                       print the config JSON Schema
+
+Options:
+  -c, --config FILE            config file (default ${DEFAULT_CONFIG}; env M2M_CONFIG)
+  -h, --help                   show this help
+`;
+
+async function main(argv: readonly string[]): Promise<number> {
+  const { values, positionals } = parseArgs({
+    args: [...argv],
+    allowPositionals: true,
+    options: { config: { type: 'string', short: 'c' }, help: { type: 'boolean', short: 'h' } },
+  });
+  if (values.help === true) {
+    process.stdout.write(USAGE);
+    return 0;
+  }
+  const [command = 'serve', ...rest] = positionals;
+  const configPath = values.config ?? rest[0] ?? process.env['M2M_CONFIG'] ?? DEFAULT_CONFIG;
+  switch (command) {
+    case 'serve':
+      return serve(configPath);
+    case 'check-config':
+      return checkConfig(configPath);
+    case 'schema':
+      process.stdout.write(configJsonSchema());
+      return 0;
+    default:
+      process.stderr.write(`Unknown command "${command}".\n\n${USAGE}`);
+      return 2;
+  }
+}
+
+function checkConfig(path: string): number {
+  try {
+    loadConfig(path, process.env);
+    process.stdout.write(`${path}: OK\n`);
+    return 0;
+  } catch (err) {
+    return reportConfigError(path, err);
+  }
+}
+
+function reportConfigError(path: string, err: unknown): number {
+  if (err instanceof ConfigError) {
+    process.stderr.write(`${path}: ${err.problems.length} problem(s)\n${err.problems.map((p) => `  - ${p}`).join('\n')}\n`);
+    return 1;
+  }
+  process.stderr.write(`${path}: ${(err as Error).message}\n`);
+  return 1;
+}
+
+async function serve(path: string): Promise<number> {
+  let config;
+  try {
+    config = loadConfig(path, process.env);
+  } catch (err) {
+    return reportConfigError(path, err);
+  }
+  const log = createLogger({ level: config.log.level });
+  const app = createApp(config, { log, clock: systemClock });
+  process.on('uncaughtException', (err) => {
+    log.fatal({ err }, 'uncaught exception');
+    process.exit(1);
+  });
+  process.on('unhandledRejection', (err) => {
+    log.fatal({ err }, 'unhandled rejection');
+    process.exit(1);
+  });
+  await app.start();
+  return new Promise<number>((resolve) => {
+    const stop = (signal: NodeJS.Signals) => {
+      log.info({ signal }, 'shutting down');
+      app.close().then(
+        () => resolve(0),
+        (err: unknown) => {
+          log.error({ err }, 'shutdown failed');
+          resolve(1);
+        },
+      );
+    };
+    process.once('SIGTERM', stop);
+    process.once('SIGINT', stop);
+  });
+}
+
+main(process.argv.slice(2)).then(
+  (code) => {
+    process.exitCode = code;
+  },
+  (err: unknown) => {
+    process.stderr.write(`${(err as Error).stack ?? String(err)}\n`);
+    process.exitCode = 1;
+  },
+);

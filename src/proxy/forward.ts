@@ -1,0 +1,143 @@
+import type { IncomingHttpHeaders, IncomingMessage, ServerResponse } from 'node:http';
+import { Pool } from 'undici';
+import type { CompiledRoute, CompiledUpstreamDefaults } from '../config/types.js';
+import { GatewayError } from '../errors.js';
+import type { OutgoingHeaders } from './decide.js';
+
+/** What became of one forwarded request, for the access log and metrics. */
+export interface ForwardResult {
+  /** Status sent to the client (the upstream's, or the one the gateway answered with). */
+  readonly status: number;
+  /** Milliseconds from dispatch to the upstream response headers; undefined if none came. */
+  readonly upstreamMs: number | undefined;
+  /** The gateway error when the upstream failed before answering. */
+  readonly error: GatewayError | undefined;
+}
+
+export interface Forwarder {
+  forward(req: IncomingMessage, res: ServerResponse, route: CompiledRoute, path: string, headers: OutgoingHeaders): Promise<ForwardResult>;
+  close(): Promise<void>;
+}
+
+/**
+ * Response headers a proxy must not pass on (RFC 9110 §7.6.1). `content-length` stays: the body
+ * is streamed unchanged, so the upstream's length is still true.
+ */
+const HOP_BY_HOP = new Set(['connection', 'keep-alive', 'proxy-connection', 'transfer-encoding', 'te', 'trailer', 'upgrade', 'proxy-authenticate']);
+
+/**
+ * Forwards requests through one undici `Pool` per upstream origin: keep-alive connections reused
+ * across requests (no per-request connect), bounded in number, bodies streamed both ways, and
+ * redirects never followed (undici's Pool has no redirect handling), so a `Location` from the
+ * upstream goes back to the client untouched and credentials never travel to another host.
+ */
+export function createForwarder(defaults: CompiledUpstreamDefaults, deps: { now: () => number }): Forwarder {
+  const pools = new Map<string, Pool>();
+
+  function poolFor(origin: string): Pool {
+    let pool = pools.get(origin);
+    if (pool === undefined) {
+      pool = new Pool(origin, {
+        connections: defaults.connections,
+        pipelining: 1,
+        connect: { timeout: defaults.connectTimeoutMs },
+        headersTimeout: defaults.headersTimeoutMs,
+        bodyTimeout: defaults.bodyTimeoutMs,
+        keepAliveTimeout: defaults.keepAliveTimeoutMs,
+      });
+      pools.set(origin, pool);
+    }
+    return pool;
+  }
+
+  function forward(
+    req: IncomingMessage,
+    res: ServerResponse,
+    route: CompiledRoute,
+    path: string,
+    headers: OutgoingHeaders,
+  ): Promise<ForwardResult> {
+    const started = deps.now();
+    let upstreamMs: number | undefined;
+    let status = 0;
+    const abort = new AbortController();
+    // A client that goes away mid-request or mid-response must not leave the upstream request
+    // running (http-proxy #898/#1455: leaked sockets under client aborts).
+    const onClose = () => {
+      if (!res.writableFinished) abort.abort();
+    };
+    res.once('close', onClose);
+    // undici refuses `expect` (it would need 100-continue handling of its own); Node has already
+    // answered the client's 100-continue by the time the request handler runs.
+    delete headers['expect'];
+    const hasBody = req.headers['content-length'] !== undefined ? req.headers['content-length'] !== '0' : req.headers['transfer-encoding'] !== undefined;
+    return new Promise<ForwardResult>((resolve) => {
+      poolFor(route.upstream).stream(
+        {
+          path,
+          method: req.method as 'GET',
+          headers,
+          body: hasBody ? req : null,
+          signal: abort.signal,
+          opaque: res,
+        },
+        ({ statusCode, headers: upstreamHeaders, opaque }) => {
+          upstreamMs = deps.now() - started;
+          status = statusCode;
+          opaque.writeHead(statusCode, responseHeaders(upstreamHeaders));
+          return opaque;
+        },
+        (err) => {
+          res.off('close', onClose);
+          if (err === null) {
+            resolve({ status, upstreamMs, error: undefined });
+            return;
+          }
+          if (res.headersSent) {
+            // The status line is gone; the only honest signal left is a truncated response.
+            res.destroy();
+            resolve({ status, upstreamMs, error: upstreamError(err) });
+            return;
+          }
+          const error = upstreamError(err);
+          resolve({ status: error.statusCode, upstreamMs, error });
+        },
+      );
+    });
+  }
+
+  async function close(): Promise<void> {
+    await Promise.all([...pools.values()].map((pool) => pool.close()));
+    pools.clear();
+  }
+
+  return Object.freeze({ forward, close });
+}
+
+function responseHeaders(headers: IncomingHttpHeaders): IncomingHttpHeaders {
+  const named = headers['connection'];
+  const extra = typeof named === 'string' ? named.toLowerCase().split(',').map((n) => n.trim()) : [];
+  const out: IncomingHttpHeaders = {};
+  for (const name of Object.keys(headers)) {
+    if (HOP_BY_HOP.has(name) || extra.includes(name)) continue;
+    out[name] = headers[name];
+  }
+  return out;
+}
+
+/**
+ * The one catalog from low-level upstream failures to what the client is told: timeouts → 504,
+ * everything else that kept the upstream from answering → 502. Details stay in the log.
+ */
+export function upstreamError(err: unknown): GatewayError {
+  const code = (err as { code?: unknown } | null)?.code;
+  switch (code) {
+    case 'UND_ERR_HEADERS_TIMEOUT':
+    case 'UND_ERR_CONNECT_TIMEOUT':
+    case 'UND_ERR_BODY_TIMEOUT':
+    case 'ETIMEDOUT':
+      return new GatewayError('ERR_UPSTREAM_TIMEOUT', String(code), { cause: err });
+    default:
+      return new GatewayError('ERR_UPSTREAM_UNAVAILABLE', typeof code === 'string' ? code : 'upstream error', { cause: err });
+  }
+}

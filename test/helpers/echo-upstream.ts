@@ -1,0 +1,72 @@
+import { createServer, type IncomingHttpHeaders, type IncomingMessage, type ServerResponse } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import type { Socket } from 'node:net';
+
+/** One request as the upstream saw it. */
+export interface Received {
+  readonly method: string;
+  readonly url: string;
+  readonly headers: IncomingHttpHeaders;
+  readonly rawHeaders: readonly string[];
+  readonly body: string;
+}
+
+export interface EchoUpstream {
+  readonly url: string;
+  readonly port: number;
+  /** Every request received, in order. */
+  readonly received: Received[];
+  /** Sockets ever accepted (keep-alive reuse shows as fewer connections than requests). */
+  connections(): number;
+  /** Replace how the upstream answers (default: 200 with the received request as JSON). */
+  handle(fn: ((req: IncomingMessage, res: ServerResponse, body: string) => void) | undefined): void;
+  close(): Promise<void>;
+}
+
+/**
+ * An upstream that records exactly what it received and echoes it back as JSON, on port 0.
+ * Tests assert on `received` to prove what did — and did not — reach the service behind the gateway.
+ */
+export async function startEchoUpstream(): Promise<EchoUpstream> {
+  const received: Received[] = [];
+  let custom: ((req: IncomingMessage, res: ServerResponse, body: string) => void) | undefined;
+  let connectionCount = 0;
+  const sockets = new Set<Socket>();
+  const server = createServer((req, res) => {
+    const chunks: Buffer[] = [];
+    req.on('data', (c: Buffer) => chunks.push(c));
+    req.on('error', () => undefined);
+    req.on('end', () => {
+      const body = Buffer.concat(chunks).toString('utf8');
+      const entry: Received = { method: req.method ?? '', url: req.url ?? '', headers: req.headers, rawHeaders: req.rawHeaders, body };
+      received.push(entry);
+      if (custom !== undefined) {
+        custom(req, res, body);
+        return;
+      }
+      const payload = JSON.stringify(entry);
+      res.writeHead(200, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(payload) });
+      res.end(payload);
+    });
+  });
+  server.on('connection', (socket: Socket) => {
+    connectionCount += 1;
+    sockets.add(socket);
+    socket.on('close', () => sockets.delete(socket));
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const { port } = server.address() as AddressInfo;
+  return {
+    url: `http://127.0.0.1:${port}`,
+    port,
+    received,
+    connections: () => connectionCount,
+    handle(fn) {
+      custom = fn;
+    },
+    async close() {
+      for (const s of sockets) s.destroy();
+      await new Promise<void>((resolve) => server.close(() => resolve()));
+    },
+  };
+}

@@ -1,0 +1,50 @@
+import type { App } from '../../src/app.js';
+import { createApp } from '../../src/app.js';
+import { systemClock, type Clock } from '../../src/clock.js';
+import { compileConfig } from '../../src/config/compile.js';
+import { validateConfig } from '../../src/config/validate.js';
+import type { CompiledConfig } from '../../src/config/types.js';
+import { createLogger } from '../../src/log.js';
+import { createLogSink, type LogSink } from './log-sink.js';
+
+export interface TestGateway {
+  /** Base URL of the proxy listener. */
+  readonly url: string;
+  readonly port: number;
+  /** Base URL of the admin listener. */
+  readonly adminUrl: string;
+  readonly app: App;
+  readonly config: CompiledConfig;
+  readonly logs: LogSink;
+  close(): Promise<void>;
+}
+
+/**
+ * Starts a real gateway on port 0 (proxy and admin) from a config object in the YAML shape,
+ * validated and compiled exactly as a file would be, with its log lines captured.
+ */
+export async function startGateway(raw: Record<string, unknown>, options: { clock?: Clock; baseDir?: string } = {}): Promise<TestGateway> {
+  const withPorts = {
+    ...raw,
+    server: { host: '127.0.0.1', ...(raw['server'] as object | undefined), port: 0 },
+    admin: { host: '127.0.0.1', port: 0 },
+    log: { level: 'info' },
+  };
+  const config = compileConfig(validateConfig(withPorts), options.baseDir ?? process.cwd());
+  const logs = createLogSink();
+  const app = createApp(config, {
+    log: createLogger({ level: 'info', destination: logs.stream }),
+    clock: options.clock ?? systemClock,
+    processMetrics: false,
+  });
+  const { proxy, admin } = await app.start();
+  return {
+    url: `http://127.0.0.1:${proxy.port}`,
+    port: proxy.port,
+    adminUrl: `http://127.0.0.1:${admin.port}`,
+    app,
+    config,
+    logs,
+    close: () => app.close(),
+  };
+}
