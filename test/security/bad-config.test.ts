@@ -1,0 +1,110 @@
+/**
+ * Security case 49 (reference/security-cases.md), as it applies to the config file: each bad
+ * setting makes the gateway refuse to start — ConfigError ERR_CONFIG_INVALID with a line naming
+ * the path — instead of running with a weakened check (fast-jwt GHSA-8wpc-h4q6-8fxv, fast-jwt
+ * #640). "RSA < 2048 bits" and "HS secret < 32 bytes" concern key material and are tested with the
+ * JWKS loading in the auth module; HS secrets cannot even be configured here.
+ */
+import t from 'tap';
+import { parseConfigText } from '../../src/config/load.js';
+import { ConfigError } from '../../src/errors.js';
+
+const ISSUER = `  - name: demo
+    issuer: https://issuer.test
+    audience: api
+    jwks: { file: jwks.json }
+`;
+const ROUTES = `routes:
+  - name: api
+    pathPrefix: /api
+    upstream: http://127.0.0.1:3000
+    auth: {}
+`;
+
+/** A config whose only issuer has `algorithms` as given (a YAML flow list), plus `extra` sections. */
+const configYaml = ({ algorithms = '[RS256]', extra = '', issuers }: { algorithms?: string; extra?: string; issuers?: string }) =>
+  `${issuers ?? `issuers:\n${ISSUER}    algorithms: ${algorithms}\n`}${ROUTES}${extra}`;
+
+interface Case {
+  readonly name: string;
+  readonly yaml: string;
+  readonly env?: Record<string, string>;
+  /** The problem line expected: its path, and what the message must say. */
+  readonly path: string;
+  readonly message: RegExp;
+}
+
+const cases: readonly Case[] = [
+  // Empty or missing key material: no issuer, or an issuer without keys, cannot verify anything.
+  { name: 'an empty issuers list', yaml: configYaml({ issuers: 'issuers: []\n' }), path: 'issuers', message: /must NOT have fewer than 1 items/ },
+  { name: 'no issuers section', yaml: configYaml({ issuers: '' }), path: 'issuers', message: /^is required$/ },
+  { name: 'an issuers section that is null', yaml: configYaml({ issuers: 'issuers:\n' }), path: 'issuers', message: /must be a list \(got null\)/ },
+  {
+    name: 'an issuer without jwks',
+    yaml: configYaml({ issuers: 'issuers:\n  - { name: demo, issuer: https://issuer.test, audience: api, algorithms: [RS256] }\n' }),
+    path: 'issuers[0].jwks',
+    message: /^is required$/,
+  },
+  { name: 'an empty JWKS file path', yaml: configYaml({ issuers: `issuers:\n${ISSUER.replace('jwks.json', '""')}    algorithms: [RS256]\n` }), path: 'issuers[0].jwks.file', message: /fewer than 1 characters/ },
+
+  // The algorithm allow-list must exist and hold asymmetric algorithms only.
+  { name: 'no algorithms', yaml: configYaml({ issuers: `issuers:\n${ISSUER}` }), path: 'issuers[0].algorithms', message: /^is required$/ },
+  { name: 'an empty algorithms list', yaml: configYaml({ algorithms: '[]' }), path: 'issuers[0].algorithms', message: /must NOT have fewer than 1 items/ },
+  { name: 'none in the allow-list', yaml: configYaml({ algorithms: '[RS256, none]' }), path: 'issuers[0].algorithms[1]', message: /^"none" is not allowed: unsigned tokens are never accepted; only asymmetric algorithms/ },
+  { name: 'None in another case', yaml: configYaml({ algorithms: '[None]' }), path: 'issuers[0].algorithms[0]', message: /^"None" is not allowed/ },
+  { name: 'HS256 in the allow-list', yaml: configYaml({ algorithms: '[HS256]' }), path: 'issuers[0].algorithms[0]', message: /^"HS256" is not allowed: HMAC \(HS\*\) secrets are not supported at all; only asymmetric algorithms \(RS\*, PS\*, ES\*, EdDSA\)/ },
+  { name: 'HS384 next to an asymmetric algorithm', yaml: configYaml({ algorithms: '[ES256, HS384]' }), path: 'issuers[0].algorithms[1]', message: /HMAC \(HS\*\) secrets are not supported/ },
+  { name: 'HS512 in lower case', yaml: configYaml({ algorithms: '[hs512]' }), path: 'issuers[0].algorithms[0]', message: /HMAC \(HS\*\) secrets are not supported/ },
+  { name: 'an HMAC secret next to the issuer', yaml: configYaml({ issuers: `issuers:\n${ISSUER}    algorithms: [RS256]\n    secret: changeme\n` }), path: 'issuers[0].secret', message: /^unknown key: HMAC \(HS\*\) secrets are not supported/ },
+  { name: 'an algorithm given as a string, not a list', yaml: configYaml({ algorithms: 'RS256' }), path: 'issuers[0].algorithms', message: /must be a list/ },
+
+  // The clock tolerance is bounded: Infinity would accept every expired token (fast-jwt #640).
+  { name: 'a clock tolerance of .inf', yaml: configYaml({ extra: 'auth:\n  clockToleranceSeconds: .inf\n' }), path: 'auth.clockToleranceSeconds', message: /^must be a finite number \(got Infinity\)$/ },
+  { name: 'a clock tolerance of -.inf', yaml: configYaml({ extra: 'auth:\n  clockToleranceSeconds: -.inf\n' }), path: 'auth.clockToleranceSeconds', message: /^must be a finite number \(got -Infinity\)$/ },
+  { name: 'a clock tolerance of .nan', yaml: configYaml({ extra: 'auth:\n  clockToleranceSeconds: .nan\n' }), path: 'auth.clockToleranceSeconds', message: /^must be a finite number \(got NaN\)$/ },
+  { name: 'a clock tolerance that overflows to Infinity', yaml: configYaml({ extra: 'auth:\n  clockToleranceSeconds: 1e309\n' }), path: 'auth.clockToleranceSeconds', message: /^must be a finite number \(got Infinity\)$/ },
+  { name: 'a clock tolerance of .inf from the environment', yaml: configYaml({ extra: 'auth:\n  clockToleranceSeconds: ${SKEW:-30}\n' }), env: { SKEW: '.inf' }, path: 'auth.clockToleranceSeconds', message: /^must be a finite number \(got Infinity\)$/ },
+  { name: 'a clock tolerance of 61 seconds', yaml: configYaml({ extra: 'auth:\n  clockToleranceSeconds: 61\n' }), path: 'auth.clockToleranceSeconds', message: /^must be <= 60 \(got 61\)$/ },
+  { name: 'a negative clock tolerance', yaml: configYaml({ extra: 'auth:\n  clockToleranceSeconds: -1\n' }), path: 'auth.clockToleranceSeconds', message: /^must be >= 0 \(got -1\)$/ },
+  { name: 'a fractional clock tolerance', yaml: configYaml({ extra: 'auth:\n  clockToleranceSeconds: 30.5\n' }), path: 'auth.clockToleranceSeconds', message: /^must be an integer \(got 30.5\)$/ },
+  { name: 'a clock tolerance given as text', yaml: configYaml({ extra: 'auth:\n  clockToleranceSeconds: "30"\n' }), path: 'auth.clockToleranceSeconds', message: /^must be an integer \(got "30"\)$/ },
+  { name: 'a clock tolerance without its unit', yaml: configYaml({ extra: 'auth:\n  clockTolerance: 30\n' }), path: 'auth.clockTolerance', message: /^unknown key \(did you mean "clockToleranceSeconds"\?\)$/ },
+
+  // Cache behaviour that other libraries allow and this gateway never does.
+  { name: 'a custom cacheKeyBuilder in the cache', yaml: configYaml({ extra: 'auth:\n  cache:\n    cacheKeyBuilder: sub\n' }), path: 'auth.cache.cacheKeyBuilder', message: /^unknown key: cached tokens are always keyed by the SHA-256 of the whole token$/ },
+  { name: 'a custom cacheKeyBuilder in auth', yaml: configYaml({ extra: 'auth:\n  cacheKeyBuilder: sub\n' }), path: 'auth.cacheKeyBuilder', message: /^unknown key: / },
+  { name: 'allowStale: true in the cache', yaml: configYaml({ extra: 'auth:\n  cache:\n    allowStale: true\n' }), path: 'auth.cache.allowStale', message: /^unknown key: a cached token is never served past its lifetime/ },
+  { name: 'allowStale: true in the negative cache', yaml: configYaml({ extra: 'auth:\n  negativeCache:\n    allowStale: true\n' }), path: 'auth.negativeCache.allowStale', message: /^unknown key: / },
+  {
+    name: 'allowStale: true on a JWKS URL',
+    yaml: configYaml({ issuers: `issuers:\n${ISSUER.replace('{ file: jwks.json }', '{ url: https://issuer.test/jwks, allowStale: true }')}    algorithms: [RS256]\n` }),
+    path: 'issuers[0].jwks.allowStale',
+    message: /^unknown key: /,
+  },
+
+  // Unknown keys are never ignored: a misspelt setting would silently keep its default.
+  { name: 'an unknown top-level key', yaml: configYaml({ extra: 'debugSkipVerify: true\n' }), path: 'debugSkipVerify', message: /^unknown key$/ },
+  { name: 'an unknown key in a route requirement', yaml: configYaml({}).replace('auth: {}', 'auth: { optional: true }'), path: 'routes[0].auth.optional', message: /^unknown key$/ },
+  { name: 'an unknown key in an issuer', yaml: configYaml({ issuers: `issuers:\n${ISSUER}    algorithms: [RS256]\n    ignoreExpiration: true\n` }), path: 'issuers[0].ignoreExpiration', message: /^unknown key$/ },
+];
+
+for (const c of cases) {
+  t.test(`${c.name} is refused at start`, async (t) => {
+    let error: unknown;
+    try {
+      parseConfigText(c.yaml, c.env ?? {}, '/etc/m2m');
+    } catch (err) {
+      error = err;
+    }
+    t.ok(error instanceof ConfigError, 'throws ConfigError');
+    t.equal((error as ConfigError).code, 'ERR_CONFIG_INVALID');
+    const problems = (error as ConfigError).problems;
+    const line = problems.find((p) => p.startsWith(`${c.path}: `));
+    t.ok(line !== undefined, `a problem names ${c.path} (got ${JSON.stringify(problems)})`);
+    t.match(line?.slice(c.path.length + 2), c.message);
+  });
+}
+
+t.test('the good baseline used by every case loads', async (t) => {
+  t.equal(parseConfigText(configYaml({}), {}, '/etc/m2m').issuers[0]!.algorithms[0], 'RS256');
+});
