@@ -55,8 +55,11 @@ export interface TestIssuer {
   sign(claims: Record<string, unknown>, options?: SignOptions): Promise<string>;
   /** Signs arbitrary payload text (e.g. a JSON array) with jose (`CompactSign`). */
   signPayload(payload: string, options?: SignOptions): Promise<string>;
-  /** Signs hand-written header and payload JSON text with node:crypto (duplicate members and the like). */
-  signRaw(headerJson: string, payloadJson: string): string;
+  /**
+   * Signs hand-written header and payload (JSON text or raw bytes) with node:crypto: duplicate
+   * members, `1e309`, invalid UTF-8 and other things no JOSE library will produce.
+   */
+  signRaw(header: string | Uint8Array, payload: string | Uint8Array): string;
   /** This issuer as the gateway's compiled config sees it. */
   compiled(jwks: CompiledJwksFile | CompiledJwksUrl, overrides?: Partial<CompiledIssuer>): CompiledIssuer;
 }
@@ -82,8 +85,19 @@ function merge(base: Record<string, unknown>, overrides: Record<string, unknown>
   return out;
 }
 
-function hashOf(alg: Algorithm): string | null {
-  return alg === 'EdDSA' ? null : `sha${alg.slice(2)}`;
+/**
+ * A compact JWS over hand-written header and payload, signed with node:crypto as `alg` — with any
+ * key, so a test can sign with a key under an algorithm it was not published for.
+ */
+export function signWith(privateKey: KeyObject, alg: Algorithm, header: string | Uint8Array, payload: string | Uint8Array): string {
+  const input = `${b64url(header)}.${b64url(payload)}`;
+  const key: SignKeyObjectInput = alg.startsWith('PS')
+    ? { key: privateKey, padding: constants.RSA_PKCS1_PSS_PADDING, saltLength: constants.RSA_PSS_SALTLEN_DIGEST }
+    : alg.startsWith('ES')
+      ? { key: privateKey, dsaEncoding: 'ieee-p1363' }
+      : { key: privateKey };
+  const hash = alg === 'EdDSA' ? null : `sha${alg.slice(2)}`;
+  return `${input}.${nodeSign(hash, Buffer.from(input), key).toString('base64url')}`;
 }
 
 /** A test issuer with a fresh key pair (jose `generateKeyPair`). */
@@ -113,15 +127,7 @@ export async function createTestIssuer(options: TestIssuerOptions = {}): Promise
       new SignJWT(claims).setProtectedHeader(header(signOptions.header) as { alg: string }).sign(pair.privateKey),
     signPayload: (payload: string, signOptions: SignOptions = {}) =>
       new CompactSign(new TextEncoder().encode(payload)).setProtectedHeader(header(signOptions.header) as { alg: string }).sign(pair.privateKey),
-    signRaw(headerJson: string, payloadJson: string) {
-      const input = `${b64url(headerJson)}.${b64url(payloadJson)}`;
-      const key: SignKeyObjectInput = alg.startsWith('PS')
-        ? { key: privateKey, padding: constants.RSA_PKCS1_PSS_PADDING, saltLength: constants.RSA_PSS_SALTLEN_DIGEST }
-        : alg.startsWith('ES')
-          ? { key: privateKey, dsaEncoding: 'ieee-p1363' }
-          : { key: privateKey };
-      return `${input}.${nodeSign(hashOf(alg), Buffer.from(input), key).toString('base64url')}`;
-    },
+    signRaw: (headerText: string | Uint8Array, payloadText: string | Uint8Array) => signWith(privateKey, alg, headerText, payloadText),
     compiled: (jwks: CompiledJwksFile | CompiledJwksUrl, overrides: Partial<CompiledIssuer> = {}): CompiledIssuer =>
       Object.freeze({ name, issuer, audiences: [audience], algorithms: [alg], jwks, ...overrides }),
   });
