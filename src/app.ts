@@ -42,7 +42,7 @@ export function createApp(config: CompiledConfig, deps: AppDeps): App {
   metrics.setKeySetAges(() => authenticator.keySetAges());
   const decide = createDecider(config, { authenticator });
   const now = () => performance.now();
-  const forwarder = createForwarder(config.upstream, { now });
+  const forwarder = createForwarder(config.upstream, { maxBodyBytes: config.server.maxBodyBytes }, { now });
   const tunnel = createWebSocketTunnel({ onError: (err) => log.warn({ err: err.message }, 'websocket tunnel error') });
   let draining = false;
   let listening = false;

@@ -33,6 +33,7 @@ export function compileConfig(config: Config, baseDir: string): CompiledConfig {
       keepAliveTimeoutMs: server.keepAliveTimeoutMs ?? DEFAULTS.server.keepAliveTimeoutMs,
       maxHeaderBytes: server.maxHeaderBytes ?? DEFAULTS.server.maxHeaderBytes,
       maxConnections: server.maxConnections ?? DEFAULTS.server.maxConnections,
+      maxBodyBytes: server.maxBodyBytes ?? DEFAULTS.server.maxBodyBytes,
       shutdownTimeoutMs: server.shutdownTimeoutMs ?? DEFAULTS.server.shutdownTimeoutMs,
     },
     admin: { host: admin.host ?? DEFAULTS.admin.host, port: admin.port ?? DEFAULTS.admin.port },

@@ -15,6 +15,7 @@ export const DEFAULTS = deepFreeze({
     keepAliveTimeoutMs: 5_000,
     maxHeaderBytes: 16_384,
     maxConnections: 10_000,
+    maxBodyBytes: 10_485_760,
     shutdownTimeoutMs: 10_000,
   },
   admin: { host: '127.0.0.1', port: 9090 },

@@ -1,4 +1,4 @@
-import { Type, type Static, type TSchema, type ObjectOptions, type TProperties } from '@sinclair/typebox';
+import { Type, type Static, type ObjectOptions, type TProperties } from '@sinclair/typebox';
 
 /**
  * The YAML configuration, as a JSON Schema built with TypeBox: the TypeScript types are derived
@@ -101,6 +101,7 @@ export const ConfigSchema = Closed(
         keepAliveTimeoutMs: Type.Optional(Millis('Idle keep-alive time of client connections (default 5000).', 600_000)),
         maxHeaderBytes: Type.Optional(Type.Integer({ minimum: 1024, maximum: 65_536, description: 'Header block cap; larger gets 431 (default 16384).' })),
         maxConnections: Type.Optional(Type.Integer({ minimum: 1, maximum: 1_000_000 })),
+        maxBodyBytes: Type.Optional(Type.Integer({ minimum: 0, maximum: 1_073_741_824, description: 'Request bodies larger than this get 413 (default 10485760).' })),
         shutdownTimeoutMs: Type.Optional(Millis('How long in-flight requests may drain on SIGTERM (default 10000).', 600_000)),
       }),
     ),
@@ -170,4 +171,3 @@ export function isJwksUrl(jwks: JwksConfig): jwks is Static<typeof JwksUrl> {
   return 'url' in jwks;
 }
 
-export const schemaJson = (): TSchema => ConfigSchema;

@@ -15,6 +15,8 @@ export interface CompiledConfig {
     readonly keepAliveTimeoutMs: number;
     readonly maxHeaderBytes: number;
     readonly maxConnections: number;
+    /** Request bodies larger than this get 413. */
+    readonly maxBodyBytes: number;
     readonly shutdownTimeoutMs: number;
   };
   readonly admin: { readonly host: string; readonly port: number };

@@ -42,6 +42,9 @@ export function createProxyServer(config: CompiledConfig, deps: ProxyServerDeps)
     requestTimeout: s.requestTimeoutMs,
     keepAliveTimeout: s.keepAliveTimeoutMs,
     maxHeaderSize: s.maxHeaderBytes,
+    // Node enforces headersTimeout/requestTimeout only when it sweeps connections (every 30 s by
+    // default), which would let a slowloris client hold a socket far past the configured bound.
+    connectionsCheckingInterval: Math.min(1000, Math.ceil(s.headersTimeoutMs / 2)),
     // Node's strict parser refuses the smuggling payloads of security case 41; never relax it.
     insecureHTTPParser: false,
     requireHostHeader: true,

@@ -1,4 +1,5 @@
 import type { IncomingHttpHeaders, IncomingMessage, ServerResponse } from 'node:http';
+import { pipeline, Transform, type TransformCallback } from 'node:stream';
 import { Pool } from 'undici';
 import type { CompiledRoute, CompiledUpstreamDefaults } from '../config/types.js';
 import { GatewayError } from '../errors.js';
@@ -31,7 +32,7 @@ const HOP_BY_HOP = new Set(['connection', 'keep-alive', 'proxy-connection', 'tra
  * redirects never followed (undici's Pool has no redirect handling), so a `Location` from the
  * upstream goes back to the client untouched and credentials never travel to another host.
  */
-export function createForwarder(defaults: CompiledUpstreamDefaults, deps: { now: () => number }): Forwarder {
+export function createForwarder(defaults: CompiledUpstreamDefaults, limits: { maxBodyBytes: number }, deps: { now: () => number }): Forwarder {
   const pools = new Map<string, Pool>();
 
   function poolFor(origin: string): Pool {
@@ -58,6 +59,12 @@ export function createForwarder(defaults: CompiledUpstreamDefaults, deps: { now:
     headers: OutgoingHeaders,
   ): Promise<ForwardResult> {
     const started = deps.now();
+    const declared = req.headers['content-length'];
+    if (declared !== undefined && Number(declared) > limits.maxBodyBytes) {
+      // Refused before any upstream request; the unread body is not worth draining.
+      res.setHeader('connection', 'close');
+      return Promise.resolve({ status: 413, upstreamMs: undefined, error: new GatewayError('ERR_REQUEST_TOO_LARGE') });
+    }
     let upstreamMs: number | undefined;
     let status = 0;
     const abort = new AbortController();
@@ -70,14 +77,17 @@ export function createForwarder(defaults: CompiledUpstreamDefaults, deps: { now:
     // undici refuses `expect` (it would need 100-continue handling of its own); Node has already
     // answered the client's 100-continue by the time the request handler runs.
     delete headers['expect'];
-    const hasBody = req.headers['content-length'] !== undefined ? req.headers['content-length'] !== '0' : req.headers['transfer-encoding'] !== undefined;
+    // With Content-Length the parser already enforces the declared size (checked above); a chunked
+    // body has no declared size, so it is counted as it streams and cut at the limit.
+    const body =
+      declared !== undefined ? (declared === '0' ? null : req) : req.headers['transfer-encoding'] !== undefined ? limitBody(req, limits.maxBodyBytes) : null;
     return new Promise<ForwardResult>((resolve) => {
       poolFor(route.upstream).stream(
         {
           path,
           method: req.method as 'GET',
           headers,
-          body: hasBody ? req : null,
+          body,
           signal: abort.signal,
           opaque: res,
         },
@@ -100,6 +110,7 @@ export function createForwarder(defaults: CompiledUpstreamDefaults, deps: { now:
             return;
           }
           const error = upstreamError(err);
+          if (error.code === 'ERR_REQUEST_TOO_LARGE') res.setHeader('connection', 'close');
           resolve({ status: error.statusCode, upstreamMs, error });
         },
       );
@@ -130,6 +141,9 @@ function responseHeaders(headers: IncomingHttpHeaders): IncomingHttpHeaders {
  * everything else that kept the upstream from answering → 502. Details stay in the log.
  */
 export function upstreamError(err: unknown): GatewayError {
+  if (err instanceof GatewayError) return err;
+  const cause = (err as { cause?: unknown } | null)?.cause;
+  if (cause instanceof GatewayError) return cause;
   const code = (err as { code?: unknown } | null)?.code;
   switch (code) {
     case 'UND_ERR_HEADERS_TIMEOUT':
@@ -140,4 +154,21 @@ export function upstreamError(err: unknown): GatewayError {
     default:
       return new GatewayError('ERR_UPSTREAM_UNAVAILABLE', typeof code === 'string' ? code : 'upstream error', { cause: err });
   }
+}
+
+/**
+ * The request body counted as it streams, failing once it passes `max` bytes. `pipeline` (not
+ * `pipe`) so a client abort destroys the counted stream too and undici aborts the upstream request.
+ */
+function limitBody(req: IncomingMessage, max: number): Transform {
+  let seen = 0;
+  const counted = new Transform({
+    transform(chunk: Buffer, _encoding, callback: TransformCallback) {
+      seen += chunk.length;
+      if (seen > max) callback(new GatewayError('ERR_REQUEST_TOO_LARGE'));
+      else callback(null, chunk);
+    },
+  });
+  pipeline(req, counted, () => undefined);
+  return counted;
 }

@@ -71,6 +71,7 @@ export function compiledConfig(overrides: Partial<CompiledConfig> & Pick<Compile
       keepAliveTimeoutMs: 5_000,
       maxHeaderBytes: 16_384,
       maxConnections: 10_000,
+      maxBodyBytes: 10_485_760,
       shutdownTimeoutMs: 10_000,
     },
     admin: { host: '127.0.0.1', port: 0 },

@@ -16,8 +16,14 @@ export interface EchoUpstream {
   readonly port: number;
   /** Every request received, in order. */
   readonly received: Received[];
+  /** Every WebSocket upgrade received, in order (answered 101, then echoes bytes back). */
+  readonly upgrades: Received[];
   /** Sockets ever accepted (keep-alive reuse shows as fewer connections than requests). */
   connections(): number;
+  /** Sockets open right now: pooled keep-alive connections plus those serving a request. */
+  openConnections(): number;
+  /** Requests whose headers arrived, complete or not (`received` holds only completed ones). */
+  started(): number;
   /** Replace how the upstream answers (default: 200 with the received request as JSON). */
   handle(fn: ((req: IncomingMessage, res: ServerResponse, body: string) => void) | undefined): void;
   close(): Promise<void>;
@@ -31,8 +37,10 @@ export async function startEchoUpstream(): Promise<EchoUpstream> {
   const received: Received[] = [];
   let custom: ((req: IncomingMessage, res: ServerResponse, body: string) => void) | undefined;
   let connectionCount = 0;
+  let startedCount = 0;
   const sockets = new Set<Socket>();
   const server = createServer((req, res) => {
+    startedCount += 1;
     const chunks: Buffer[] = [];
     req.on('data', (c: Buffer) => chunks.push(c));
     req.on('error', () => undefined);
@@ -49,6 +57,13 @@ export async function startEchoUpstream(): Promise<EchoUpstream> {
       res.end(payload);
     });
   });
+  const upgrades: Received[] = [];
+  server.on('upgrade', (req: IncomingMessage, socket: Socket) => {
+    upgrades.push({ method: req.method ?? '', url: req.url ?? '', headers: req.headers, rawHeaders: req.rawHeaders, body: '' });
+    socket.on('error', () => socket.destroy());
+    socket.write('HTTP/1.1 101 Switching Protocols\r\nupgrade: websocket\r\nconnection: Upgrade\r\n\r\n');
+    socket.pipe(socket);
+  });
   server.on('connection', (socket: Socket) => {
     connectionCount += 1;
     sockets.add(socket);
@@ -60,7 +75,10 @@ export async function startEchoUpstream(): Promise<EchoUpstream> {
     url: `http://127.0.0.1:${port}`,
     port,
     received,
+    upgrades,
     connections: () => connectionCount,
+    openConnections: () => sockets.size,
+    started: () => startedCount,
     handle(fn) {
       custom = fn;
     },
@@ -69,4 +87,17 @@ export async function startEchoUpstream(): Promise<EchoUpstream> {
       await new Promise<void>((resolve) => server.close(() => resolve()));
     },
   };
+}
+
+/**
+ * The values of every header line named `name` (any case) exactly as the upstream read them, in
+ * order: `headers` joins or drops repeats, the raw lines show how many were really sent.
+ */
+export function rawHeaderValues(entry: Received, name: string): string[] {
+  const wanted = name.toLowerCase();
+  const values: string[] = [];
+  for (let i = 0; i + 1 < entry.rawHeaders.length; i += 2) {
+    if (entry.rawHeaders[i]!.toLowerCase() === wanted) values.push(entry.rawHeaders[i + 1]!);
+  }
+  return values;
 }

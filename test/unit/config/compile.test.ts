@@ -19,6 +19,7 @@ t.test('every default is filled in', async (t) => {
     keepAliveTimeoutMs: 5000,
     maxHeaderBytes: 16_384,
     maxConnections: 10_000,
+    maxBodyBytes: 10_485_760,
     shutdownTimeoutMs: 10_000,
   });
   t.equal(isTrustedProxy('127.0.0.1'), false, 'no proxy is trusted by default');
@@ -83,7 +84,7 @@ t.test('a JWKS URL gets its defaults, in milliseconds', async (t) => {
 t.test('configured values replace the defaults, seconds become milliseconds', async (t) => {
   const config = compile(
     configWith({
-      server: { host: '127.0.0.1', port: 0, headersTimeoutMs: 2000, requestTimeoutMs: 3000, keepAliveTimeoutMs: 4000, maxHeaderBytes: 8192, maxConnections: 5, shutdownTimeoutMs: 6000 },
+      server: { host: '127.0.0.1', port: 0, headersTimeoutMs: 2000, requestTimeoutMs: 3000, keepAliveTimeoutMs: 4000, maxHeaderBytes: 8192, maxConnections: 5, maxBodyBytes: 1024, shutdownTimeoutMs: 6000 },
       admin: { host: '0.0.0.0', port: 0 },
       log: { level: 'debug' },
       auth: { realm: 'api', maxTokenBytes: 4096, clockToleranceSeconds: 0, cache: { maxEntries: 1, maxTtlSeconds: 2 }, negativeCache: { maxEntries: 0, ttlSeconds: 3 } },
@@ -93,7 +94,7 @@ t.test('configured values replace the defaults, seconds become milliseconds', as
     }),
   );
   const { isTrustedProxy: _, ...server } = config.server;
-  t.same(server, { host: '127.0.0.1', port: 0, headersTimeoutMs: 2000, requestTimeoutMs: 3000, keepAliveTimeoutMs: 4000, maxHeaderBytes: 8192, maxConnections: 5, shutdownTimeoutMs: 6000 });
+  t.same(server, { host: '127.0.0.1', port: 0, headersTimeoutMs: 2000, requestTimeoutMs: 3000, keepAliveTimeoutMs: 4000, maxHeaderBytes: 8192, maxConnections: 5, maxBodyBytes: 1024, shutdownTimeoutMs: 6000 });
   t.same(config.admin, { host: '0.0.0.0', port: 0 });
   t.same(config.log, { level: 'debug' });
   t.same(config.auth, { realm: 'api', maxTokenBytes: 4096, clockToleranceSeconds: 0, cache: { maxEntries: 1, maxTtlSeconds: 2 }, negativeCache: { maxEntries: 0, ttlSeconds: 3 } });
