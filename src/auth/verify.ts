@@ -252,7 +252,8 @@ export function createTokenVerifier(options: TokenVerifierOptions, deps: TokenVe
     if (keys.length === 0) reject('ERR_AUTH_ALGORITHM', 'alg differs from the key alg');
     if (signatureSegment === '') reject('ERR_AUTH_SIGNATURE', 'signature stripped');
     // Format before crypto: fast-jwt would accept the payload with replacement characters.
-    if (!isUtf8(Buffer.from(payloadSegment, 'base64url'))) reject('ERR_AUTH_MALFORMED', 'payload is not UTF-8');
+    const payloadBytes = Buffer.from(payloadSegment, 'base64url');
+    if (!isUtf8(payloadBytes)) reject('ERR_AUTH_MALFORMED', 'payload is not UTF-8');
 
     let failure: GatewayError | undefined;
     for (const key of keys) {
@@ -265,7 +266,7 @@ export function createTokenVerifier(options: TokenVerifierOptions, deps: TokenVe
       }
       // The identity is built from the very object fast-jwt verified and parsed (security case 22).
       if (!isPlainObject(payload)) reject('ERR_AUTH_MALFORMED', 'payload is not a JSON object'); // case 7
-      if (hasDuplicateMember(Buffer.from(payloadSegment, 'base64url').toString('utf8'))) reject('ERR_AUTH_MALFORMED', 'payload has a duplicate member');
+      if (hasDuplicateMember(payloadBytes.toString('utf8'))) reject('ERR_AUTH_MALFORMED', 'payload has a duplicate member');
       return { identity: buildIdentity(payload, key, deps.clock.now(), clockToleranceSeconds), key };
     }
     throw failure!;
