@@ -65,7 +65,7 @@ export function createApp(config: CompiledConfig, deps: AppDeps): App {
     const proxy = await listen(proxyServer, config.server.port, config.server.host);
     const admin = await listen(adminServer, config.admin.port, config.admin.host);
     listening = true;
-    log.info({ proxy: `${proxy.address}:${proxy.port}`, admin: `${admin.address}:${admin.port}`, ready: ready() }, 'listening');
+    log.info({ proxyAddress: proxy.address, proxyPort: proxy.port, adminAddress: admin.address, adminPort: admin.port, ready: ready() }, 'listening');
     return { proxy, admin };
   }
 
