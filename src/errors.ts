@@ -26,6 +26,7 @@ export const ERRORS = {
   ERR_ROUTE_NOT_FOUND: { status: 404, message: 'No route matches the request' },
   ERR_REQUEST_INVALID: { status: 400, message: 'Invalid request' },
   ERR_REQUEST_TOO_LARGE: { status: 413, message: 'Request body too large' },
+  ERR_REQUEST_HEADERS_TOO_LARGE: { status: 431, message: 'Too many request headers' },
   ERR_ORIGIN_FORBIDDEN: { status: 403, message: 'Origin not allowed' },
   // Upstream (SPEC §5 "Forward").
   ERR_UPSTREAM_UNAVAILABLE: { status: 502, message: 'Upstream unavailable' },

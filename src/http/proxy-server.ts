@@ -27,6 +27,9 @@ export interface ProxyServerDeps {
 /** nginx's code for "client closed the request before the response was complete". */
 const CLIENT_CLOSED = 499;
 
+/** Header lines allowed per request, as Envoy's and Apache's defaults (security case 44). */
+const MAX_HEADER_LINES = 100;
+
 /** A client-supplied request id is kept only when it cannot smuggle anything into logs or headers. */
 const REQUEST_ID = /^[A-Za-z0-9._:-]{1,128}$/;
 
@@ -50,7 +53,10 @@ export function createProxyServer(config: CompiledConfig, deps: ProxyServerDeps)
     requireHostHeader: true,
   });
   server.maxConnections = s.maxConnections;
-  server.maxHeadersCount = 200;
+  // Node silently drops header lines past maxHeadersCount, which could hide a second credential
+  // line from the extractor; so Node keeps them all (the byte cap still bounds them) and the
+  // count is refused here instead.
+  server.maxHeadersCount = 0;
 
   const connections = deps.metrics.openConnections.labels({ listener: 'proxy' });
   server.on('connection', (socket: Socket) => {
@@ -92,6 +98,7 @@ export function createProxyServer(config: CompiledConfig, deps: ProxyServerDeps)
   }
 
   async function decideSafely(f: RequestFacts): Promise<Decision | GatewayError> {
+    if (f.rawHeaders.length > 2 * MAX_HEADER_LINES) return new GatewayError('ERR_REQUEST_HEADERS_TOO_LARGE');
     try {
       return await deps.decide(f);
     } catch (err) {
@@ -118,6 +125,8 @@ export function createProxyServer(config: CompiledConfig, deps: ProxyServerDeps)
     let error: GatewayError | undefined;
     if (decision === undefined || !decision.allow) {
       error = decision === undefined ? (outcome as GatewayError) : decision.error;
+      // A request refused for its size is not worth reading further; nor is its connection.
+      if (error.statusCode === 431) res.setHeader('connection', 'close');
       sendError(res, error, auth.realm);
       status = error.statusCode;
     } else {

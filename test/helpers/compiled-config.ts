@@ -1,4 +1,6 @@
+import { compileConfig } from '../../src/config/compile.js';
 import { TOKEN_TYPES } from '../../src/config/schema.js';
+import { validateConfig } from '../../src/config/validate.js';
 import type {
   CompiledAuthRequirement,
   CompiledConfig,
@@ -7,25 +9,23 @@ import type {
 } from '../../src/config/types.js';
 
 /**
- * Hand-built `CompiledConfig` objects for unit tests of the runtime stages, with the documented
- * defaults (SPEC §5). Built directly rather than through the compiler so each test states only
- * the fields it is about.
+ * `CompiledConfig` pieces for unit tests of the runtime stages. The defaults come from the real
+ * compiler (one minimal config compiled once), so tests state only the fields they are about and
+ * never restate the documented defaults.
  */
+const BASE: CompiledConfig = compileConfig(
+  validateConfig({
+    issuers: [{ name: 'main', issuer: 'https://issuer.test', audience: 'm2m-gateway-test', algorithms: ['RS256'], jwks: { file: 'jwks.json' } }],
+    routes: [{ name: 'default', pathPrefix: '/', upstream: 'http://127.0.0.1:9', auth: 'none' }],
+  }),
+  process.cwd(),
+);
 
 /** Identity headers with the default names and `x-auth-` prefix. */
 export function identityHeaders(overrides: Partial<CompiledIdentityHeaders> = {}): CompiledIdentityHeaders {
-  const names = overrides.names ?? {
-    userId: 'x-auth-user-id',
-    tenantId: 'x-auth-tenant-id',
-    roles: 'x-auth-roles',
-    permissions: 'x-auth-permissions',
-    tokenType: 'x-auth-token-type',
-    tokenId: 'x-auth-token-id',
-    subject: 'x-auth-subject',
-  };
+  const names = overrides.names ?? BASE.identityHeaders.names;
   return Object.freeze({
-    prefix: 'x-auth-',
-    arrayFormat: 'csv',
+    ...BASE.identityHeaders,
     ...overrides,
     names,
     strip: overrides.strip ?? new Set(Object.values(names)),
@@ -61,31 +61,5 @@ export function route(overrides: Partial<CompiledRoute> & Pick<CompiledRoute, 'n
 
 /** A whole compiled config; `routes` is required since every decision needs some. */
 export function compiledConfig(overrides: Partial<CompiledConfig> & Pick<CompiledConfig, 'routes'>): CompiledConfig {
-  return Object.freeze({
-    server: {
-      host: '127.0.0.1',
-      port: 0,
-      isTrustedProxy: () => false,
-      headersTimeoutMs: 10_000,
-      requestTimeoutMs: 30_000,
-      keepAliveTimeoutMs: 5_000,
-      maxHeaderBytes: 16_384,
-      maxConnections: 10_000,
-      maxBodyBytes: 10_485_760,
-      shutdownTimeoutMs: 10_000,
-    },
-    admin: { host: '127.0.0.1', port: 0 },
-    log: { level: 'silent' },
-    auth: {
-      realm: 'm2m-gateway',
-      maxTokenBytes: 8192,
-      clockToleranceSeconds: 30,
-      cache: { maxEntries: 10_000, maxTtlSeconds: 300 },
-      negativeCache: { maxEntries: 1_000, ttlSeconds: 10 },
-    },
-    issuers: [],
-    identityHeaders: identityHeaders(),
-    upstream: { connections: 128, connectTimeoutMs: 5_000, headersTimeoutMs: 30_000, bodyTimeoutMs: 30_000, keepAliveTimeoutMs: 4_000 },
-    ...overrides,
-  });
+  return Object.freeze({ ...BASE, log: { level: 'silent' }, issuers: [], ...overrides });
 }
