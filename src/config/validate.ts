@@ -2,6 +2,7 @@ import { isIPv6 } from 'node:net';
 import { Ajv, type ErrorObject } from 'ajv';
 import { ConfigError, isGatewayError } from '../errors.js';
 import { normalizeTarget } from '../proxy/target.js';
+import { HOP_BY_HOP_HEADERS } from '../proxy/hop-by-hop.js';
 import { parseAddressRule } from './cidr.js';
 import { DEFAULTS, IDENTITY_HEADER_KEYS, type IdentityHeaderKey } from './defaults.js';
 import { parseOrigin } from './origin.js';
@@ -429,15 +430,7 @@ function checkServer(raw: unknown, report: Report): void {
  * request or let the gateway overwrite what the upstream trusts for something else.
  */
 const RESERVED_HEADERS: ReadonlySet<string> = new Set([
-  'connection',
-  'keep-alive',
-  'proxy-connection',
-  'te',
-  'trailer',
-  'transfer-encoding',
-  'upgrade',
-  'proxy-authorization',
-  'proxy-authenticate',
+  ...HOP_BY_HOP_HEADERS,
   'host',
   'authorization',
   'x-api-key',

@@ -4,6 +4,7 @@ import { Pool } from 'undici';
 import type { CompiledRoute, CompiledUpstreamDefaults } from '../config/types.js';
 import { GatewayError } from '../errors.js';
 import type { OutgoingHeaders } from './decide.js';
+import { HOP_BY_HOP_HEADERS } from './hop-by-hop.js';
 
 /** What became of one forwarded request, for the access log and metrics. */
 export interface ForwardResult {
@@ -20,11 +21,6 @@ export interface Forwarder {
   close(): Promise<void>;
 }
 
-/**
- * Response headers a proxy must not pass on (RFC 9110 §7.6.1). `content-length` stays: the body
- * is streamed unchanged, so the upstream's length is still true.
- */
-const HOP_BY_HOP = new Set(['connection', 'keep-alive', 'proxy-connection', 'transfer-encoding', 'te', 'trailer', 'upgrade', 'proxy-authenticate']);
 
 /**
  * Forwards requests through one undici `Pool` per upstream origin: keep-alive connections reused
@@ -74,9 +70,6 @@ export function createForwarder(defaults: CompiledUpstreamDefaults, limits: { ma
       if (!res.writableFinished) abort.abort();
     };
     res.once('close', onClose);
-    // undici refuses `expect` (it would need 100-continue handling of its own); Node has already
-    // answered the client's 100-continue by the time the request handler runs.
-    delete headers['expect'];
     // With Content-Length the parser already enforces the declared size (checked above); a chunked
     // body has no declared size, so it is counted as it streams and cut at the limit.
     const body =
@@ -130,7 +123,8 @@ function responseHeaders(headers: IncomingHttpHeaders): IncomingHttpHeaders {
   const extra = typeof named === 'string' ? named.toLowerCase().split(',').map((n) => n.trim()) : [];
   const out: IncomingHttpHeaders = {};
   for (const name of Object.keys(headers)) {
-    if (HOP_BY_HOP.has(name) || extra.includes(name)) continue;
+    // `content-length` stays: the body is streamed unchanged, so the upstream's length is still true.
+    if (HOP_BY_HOP_HEADERS.has(name) || extra.includes(name)) continue;
     out[name] = headers[name];
   }
   return out;

@@ -1,6 +1,7 @@
 import type { IncomingHttpHeaders } from 'node:http';
 import type { CompiledIdentityHeaders, CompiledRoute } from '../config/types.js';
 import type { OutgoingHeaders } from './decide.js';
+import { HOP_BY_HOP_HEADERS } from './hop-by-hop.js';
 
 /** What `sanitizeHeaders` needs to know besides the headers. */
 export interface SanitizeContext {
@@ -23,19 +24,7 @@ export interface SanitizeContext {
  * `expect` is answered by Node's server itself (`100-continue`); forwarding it would ask the
  * upstream for a second interim response, and undici refuses the header outright (case 38).
  */
-const HOP_BY_HOP: ReadonlySet<string> = new Set([
-  'connection',
-  'keep-alive',
-  'proxy-connection',
-  'te',
-  'trailer',
-  'transfer-encoding',
-  'upgrade',
-  'proxy-authorization',
-  'proxy-authenticate',
-  'http2-settings',
-  'expect',
-]);
+const HOP_BY_HOP: ReadonlySet<string> = new Set([...HOP_BY_HOP_HEADERS, 'http2-settings', 'expect']);
 
 /**
  * Headers that make an upstream serve another path or method than the one authorised: Symfony
