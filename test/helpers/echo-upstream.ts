@@ -24,8 +24,12 @@ export interface EchoUpstream {
   openConnections(): number;
   /** Requests whose headers arrived, complete or not (`received` holds only completed ones). */
   started(): number;
-  /** Replace how the upstream answers (default: 200 with the received request as JSON). */
-  handle(fn: ((req: IncomingMessage, res: ServerResponse, body: string) => void) | undefined): void;
+  /**
+   * Replace how the upstream answers (default: 200 with the received request as JSON). With
+   * `beforeBody`, `fn` runs as soon as the headers arrive (its `body` is empty), so the answer can
+   * start while the client is still sending; the request is still recorded once its body ends.
+   */
+  handle(fn: ((req: IncomingMessage, res: ServerResponse, body: string) => void) | undefined, options?: { beforeBody?: boolean }): void;
   close(): Promise<void>;
 }
 
@@ -36,11 +40,14 @@ export interface EchoUpstream {
 export async function startEchoUpstream(): Promise<EchoUpstream> {
   const received: Received[] = [];
   let custom: ((req: IncomingMessage, res: ServerResponse, body: string) => void) | undefined;
+  let beforeBody = false;
   let connectionCount = 0;
   let startedCount = 0;
   const sockets = new Set<Socket>();
   const server = createServer((req, res) => {
     startedCount += 1;
+    if (custom !== undefined && beforeBody) custom(req, res, '');
+    const answered = beforeBody;
     const chunks: Buffer[] = [];
     req.on('data', (c: Buffer) => chunks.push(c));
     req.on('error', () => undefined);
@@ -48,6 +55,7 @@ export async function startEchoUpstream(): Promise<EchoUpstream> {
       const body = Buffer.concat(chunks).toString('utf8');
       const entry: Received = { method: req.method ?? '', url: req.url ?? '', headers: req.headers, rawHeaders: req.rawHeaders, body };
       received.push(entry);
+      if (answered) return;
       if (custom !== undefined) {
         custom(req, res, body);
         return;
@@ -79,8 +87,9 @@ export async function startEchoUpstream(): Promise<EchoUpstream> {
     connections: () => connectionCount,
     openConnections: () => sockets.size,
     started: () => startedCount,
-    handle(fn) {
+    handle(fn, options = {}) {
       custom = fn;
+      beforeBody = fn !== undefined && options.beforeBody === true;
     },
     async close() {
       for (const s of sockets) s.destroy();

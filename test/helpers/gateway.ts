@@ -48,3 +48,9 @@ export async function startGateway(raw: Record<string, unknown>, options: { cloc
     close: () => app.close(),
   };
 }
+
+/** Client connections the proxy listener holds open now (its `open_connections` gauge): sockets released or leaked. */
+export async function openClientConnections(gateway: TestGateway): Promise<number> {
+  const { values } = await gateway.app.metrics.openConnections.get();
+  return values.find((v) => v.labels.listener === 'proxy')?.value ?? 0;
+}

@@ -30,3 +30,17 @@ export function createLogSink(): LogSink {
     entries: () => lines.map((l) => JSON.parse(l) as Record<string, unknown>),
   };
 }
+
+/**
+ * Security case 47: the secrets that appear in any captured line. A JWT-shaped secret is also
+ * looked for by its payload and signature segments, which are as telling as the whole token.
+ */
+export function leakedSecrets(lines: readonly string[], secrets: readonly string[]): string[] {
+  const needles = new Set<string>();
+  for (const secret of secrets) {
+    needles.add(secret);
+    const segments = secret.split('.');
+    if (segments.length === 3) for (const segment of segments.slice(1)) if (segment.length >= 16) needles.add(segment);
+  }
+  return [...needles].filter((needle) => lines.some((line) => line.includes(needle)));
+}

@@ -6,6 +6,11 @@
 import t from 'tap';
 import { authRequirement, route } from '../helpers/compiled-config.js';
 import { USER_API_TOKEN, requestFacts, testDecider } from '../helpers/decide-fixtures.js';
+import { rawHeaderValues } from '../helpers/echo-upstream.js';
+import { leakedSecrets } from '../helpers/log-sink.js';
+import { rawExchange } from '../helpers/raw-http.js';
+import { parseResponses, type ParsedResponse } from '../helpers/raw-response.js';
+import { startScenario } from '../helpers/scenario.js';
 
 const ADMIN_UPSTREAM = 'http://127.0.0.1:7001';
 const PUBLIC_UPSTREAM = 'http://127.0.0.1:7002';
@@ -92,4 +97,77 @@ t.test('the Host header picks among configured routes but never the destination'
     path: '/@evil.example/x',
     xfh: undefined,
   }, 'an @ in the target or Host is only a path character or a dropped Host');
+});
+
+// HTTP level: request lines written raw, since every HTTP client would normalise these targets.
+
+/** One request with the target and Host exactly as given; the connection is closed after it. */
+async function rawGet(port: number, target: string, headers: string[] = ['Host: api.example.com']): Promise<ParsedResponse | undefined> {
+  const { text } = await rawExchange(port, `GET ${target} HTTP/1.1\r\n${[...headers, 'Connection: close'].join('\r\n')}\r\n\r\n`);
+  return parseResponses(text)[0];
+}
+
+t.test('over HTTP: a target the upstream could read as another path is refused with 400 before the upstream', async (t) => {
+  const s = await startScenario();
+  t.teardown(() => s.close());
+  const targets = [
+    '/public/../admin',
+    '/public/%2e%2e/admin',
+    '/public/%2E%2E/admin/x',
+    '/public%2F..%2Fadmin',
+    '/public/..%2fadmin',
+    '//admin',
+    '//evil.example/public/x',
+    '/admin;x=1',
+    '/public/x;/../../admin',
+    'http://evil/',
+    'http://evil/public/x',
+    'http://user@evil/public/x',
+  ];
+  for (const target of targets) {
+    const res = await rawGet(s.gateway.port, target, ['Host: evil']);
+    t.equal(res?.status, 400, `${target}: 400`);
+    t.equal(res?.code(), 'ERR_REQUEST_INVALID', `${target}: code`);
+    t.equal(res?.header('www-authenticate'), undefined, `${target}: no challenge`);
+  }
+  t.equal(s.upstream.started(), 0, 'no refused target reached the upstream');
+});
+
+t.test('over HTTP: /ADMIN is the protected /admin route', async (t) => {
+  const s = await startScenario();
+  t.teardown(() => s.close());
+  const viewer = await s.mint({ type: 'tenantAccessToken', claims: { roles: ['viewer'] } });
+  const missing = await rawGet(s.gateway.port, '/ADMIN');
+  t.equal(missing?.status, 401);
+  t.equal(missing?.header('www-authenticate'), 'Bearer realm="m2m-gateway"');
+  t.equal(missing?.code(), 'ERR_AUTH_MISSING');
+  for (const target of ['/ADMIN', '/Admin/users', '/%61dmin/x']) {
+    const forbidden = await rawGet(s.gateway.port, target, ['Host: api.example.com', `X-API-KEY: ${viewer}`]);
+    t.equal(forbidden?.status, 403, `${target}: the admin route's requirement applies`);
+    t.equal(forbidden?.header('www-authenticate'), 'Bearer realm="m2m-gateway", error="insufficient_scope"', `${target}: challenge`);
+    t.equal(forbidden?.code(), 'ERR_AUTH_FORBIDDEN', `${target}: code`);
+  }
+  t.equal(s.upstream.started(), 0, 'nothing reached the upstream');
+  t.strictSame(leakedSecrets(s.gateway.logs.lines(), [viewer]), [], 'no token in the logs');
+});
+
+t.test('over HTTP: Host and @ tricks never change where the request goes', async (t) => {
+  const s = await startScenario();
+  t.teardown(() => s.close());
+  const upstreamHost = new URL(s.upstream.url).host;
+  const cases: { name: string; target: string; host: string; url: string; forwardedHost: string[] }[] = [
+    { name: 'Host: evil', target: '/public/x', host: 'evil', url: '/public/x', forwardedHost: ['evil'] },
+    { name: 'Host: evil with a port', target: '/public/x', host: 'evil.example:8443', url: '/public/x', forwardedHost: ['evil.example:8443'] },
+    { name: 'userinfo in Host', target: '/public/x', host: 'user@evil.example', url: '/public/x', forwardedHost: [] },
+    { name: '@ in the target', target: '/public/@evil.example/x', host: 'api.example.com', url: '/public/@evil.example/x', forwardedHost: ['api.example.com'] },
+  ];
+  for (const c of cases) {
+    const res = await rawGet(s.gateway.port, c.target, [`Host: ${c.host}`]);
+    t.equal(res?.status, 200, c.name);
+    const seen = s.upstream.received.at(-1)!;
+    t.equal(seen.url, c.url, `${c.name}: the path as matched`);
+    t.strictSame(rawHeaderValues(seen, 'host'), [upstreamHost], `${c.name}: sent to the configured upstream, with its own authority`);
+    t.strictSame(rawHeaderValues(seen, 'x-forwarded-host'), c.forwardedHost, `${c.name}: X-Forwarded-Host only when well-formed`);
+  }
+  t.equal(s.upstream.received.length, cases.length, 'every request went to the one configured upstream');
 });

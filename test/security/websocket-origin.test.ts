@@ -1,5 +1,6 @@
 /**
- * Case 46 (decision part): a WebSocket upgrade with no credential, an invalid token, a token only
+ * Case 46 (decision part, plus the full error answer over HTTP; tunnelling and resets are in
+ * test/integration/websocket.test.ts): a WebSocket upgrade with no credential, an invalid token, a token only
  * in the query string, or a cross-site `Origin` is refused (401/403) before any upstream
  * connection; a valid upgrade carries the identity headers (RFC 6455 §10.2, cross-site WebSocket
  * hijacking; Node's `upgrade` event bypasses request handlers, http-proxy #1468/#1439).
@@ -7,6 +8,10 @@
 import t from 'tap';
 import { route } from '../helpers/compiled-config.js';
 import { REVOKED_TOKEN, USER_API_TOKEN, requestFacts, testDecider } from '../helpers/decide-fixtures.js';
+import { leakedSecrets } from '../helpers/log-sink.js';
+import { rawExchange } from '../helpers/raw-http.js';
+import { parseResponses } from '../helpers/raw-response.js';
+import { startScenario } from '../helpers/scenario.js';
 
 const routes = [
   route({ name: 'ws', pathPrefix: '/ws', websocket: { allowedOrigins: new Set(['https://app.example.com']) } }),
@@ -68,4 +73,34 @@ t.test('a valid upgrade carries the handshake and the identity headers, and no s
     'x-auth-token-id': 'jti-1',
     'x-auth-subject': 'client-1',
   });
+});
+
+// HTTP level (test/integration/websocket.test.ts covers tunnelling and resets): what a refused
+// upgrade answers, and that the upstream was not even connected to.
+
+t.test('over HTTP: a refused upgrade gets the full error answer and opens no upstream connection', async (t) => {
+  const s = await startScenario({
+    routes: (u) => [{ name: 'ws', pathPrefix: '/ws', upstream: u, auth: {}, websocket: { allowedOrigins: ['https://app.example'] } }],
+  });
+  t.teardown(() => s.close());
+  const token = await s.mint({ type: 'tenantAccessToken' });
+  const realm = 'Bearer realm="m2m-gateway"';
+  const cases: { name: string; target: string; headers: string[]; status: number; code: string; challenge: string | undefined }[] = [
+    { name: 'no credential', target: '/ws/chat', headers: [], status: 401, code: 'ERR_AUTH_MISSING', challenge: realm },
+    { name: 'an invalid token', target: '/ws/chat', headers: [`X-API-KEY: ${token.slice(0, -4)}AAAA`], status: 401, code: 'ERR_AUTH_SIGNATURE', challenge: `${realm}, error="invalid_token"` },
+    { name: 'a token only in the query string', target: `/ws/chat?access_token=${token}`, headers: [], status: 401, code: 'ERR_AUTH_MISSING', challenge: realm },
+    { name: 'a cross-site origin', target: '/ws/chat', headers: [`X-API-KEY: ${token}`, 'Origin: https://evil.example'], status: 403, code: 'ERR_ORIGIN_FORBIDDEN', challenge: undefined },
+    { name: 'a route without WebSocket', target: '/api/x', headers: [`X-API-KEY: ${token}`], status: 400, code: 'ERR_REQUEST_INVALID', challenge: undefined },
+  ];
+  for (const c of cases) {
+    const head = [`GET ${c.target} HTTP/1.1`, 'Host: x', 'Connection: Upgrade', 'Upgrade: websocket', 'Sec-WebSocket-Version: 13', 'Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==', ...c.headers];
+    const { text, closed } = await rawExchange(s.gateway.port, `${head.join('\r\n')}\r\n\r\n`);
+    const [res] = parseResponses(text);
+    t.equal(res?.status, c.status, `${c.name}: status`);
+    t.equal(res?.header('www-authenticate'), c.challenge, `${c.name}: challenge`);
+    t.equal(res?.code(), c.code, `${c.name}: code`);
+    t.ok(closed, `${c.name}: connection closed`);
+  }
+  t.equal(s.upstream.connections(), 0, 'the upstream was never connected to');
+  t.strictSame(leakedSecrets(s.gateway.logs.lines(), [token]), [], 'no token in the logs, the query-string one included');
 });
