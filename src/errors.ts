@@ -37,6 +37,12 @@ export const ERRORS = {
   ERR_INTERNAL: { status: 500, message: 'Internal error' },
   // Start-up only: never sent to a client.
   ERR_CONFIG_INVALID: { status: 500, message: 'Invalid configuration' },
+  // Signing keys (SPEC §3 "Signing"): start-up and the token service, never a proxy decision.
+  ERR_KEYS_ENCRYPTION_KEY_INVALID: { status: 500, message: 'Invalid key-encryption key' },
+  ERR_KEYS_DECRYPT_FAILED: { status: 500, message: 'Signing key cannot be decrypted' },
+  ERR_KEYS_RECORD_INVALID: { status: 500, message: 'Stored signing key is invalid' },
+  ERR_KEYS_NOT_LOADED: { status: 503, message: 'Signing keys are unavailable' },
+  ERR_KEYS_NO_RSA_KEY: { status: 404, message: 'No RSA signing key is published' },
 } as const satisfies Record<string, { status: number; message: string }>;
 
 export type ErrorCode = keyof typeof ERRORS;

@@ -101,8 +101,11 @@ function publicMembers(jwk: Record<string, unknown>, kty: string): JsonWebKey {
   return { kty, crv: requireString(jwk, 'crv'), x: requireString(jwk, 'x') };
 }
 
-/** RFC 7638 §3: SHA-256 over the required members in lexicographic order, from the canonical export. */
-function thumbprintOf(key: KeyObject): string {
+/**
+ * RFC 7638 §3: SHA-256 over the required members in lexicographic order, from the canonical export.
+ * Public or private key alike; the token service names its signing keys by it.
+ */
+export function thumbprintOf(key: KeyObject): string {
   const jwk = key.export({ format: 'jwk' });
   const members =
     jwk.kty === 'RSA'

@@ -52,8 +52,8 @@ export const MAX_JWKS_BYTES = 1024 * 1024;
 
 type Result = 'ok' | 'error' | 'invalid';
 
-/** The current set, its load time, and the change listeners: shared by both sources. */
-function createHolder(issuer: CompiledIssuer, clock: Clock) {
+/** The current set, its load time, and the change listeners: shared by every source (file, URL, own keys). */
+export function createHolder(issuer: CompiledIssuer, clock: Clock) {
   let keys: KeySet | undefined;
   let loadedAt: number | undefined;
   const listeners: Array<(change: KeySetChange) => void> = [];
