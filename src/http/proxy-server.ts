@@ -65,15 +65,19 @@ export function createProxyServer(config: CompiledConfig, deps: ProxyServerDeps)
   });
 
   server.on('clientError', (err: NodeJS.ErrnoException, socket: Duplex) => {
-    // Malformed framing (smuggling attempts, bad chunking, oversized headers) never reaches a
-    // handler: answer once and close the connection, so nothing after it is parsed.
-    deps.metrics.requests.inc({ route: 'none', method: 'OTHER', status_class: '4xx' });
-    if (!socket.writable || (err as { bytesParsed?: number }).bytesParsed === 0 && err.code === 'ECONNRESET') {
+    // A response already under way (the upstream answered while the body was still arriving)
+    // cannot take a second status line: cutting the connection is the only honest signal, as in
+    // Node's default handler. A reset peer has nothing left to answer.
+    const inFlight = (socket as { _httpMessage?: ServerResponse })._httpMessage;
+    if (err.code === 'ECONNRESET' || !socket.writable || inFlight?.headersSent === true) {
       socket.destroy();
       return;
     }
+    // Malformed framing (smuggling attempts, bad chunking, oversized headers) never reaches a
+    // handler: answer once and close the connection, so nothing after it is parsed.
     const status = err.code === 'HPE_HEADER_OVERFLOW' ? 431 : err.code === 'ERR_HTTP_REQUEST_TIMEOUT' ? 408 : 400;
     const reason = status === 431 ? 'Request Header Fields Too Large' : status === 408 ? 'Request Timeout' : 'Bad Request';
+    deps.metrics.requests.inc({ route: 'none', method: 'OTHER', status_class: '4xx' });
     socket.end(`HTTP/1.1 ${status} ${reason}\r\nconnection: close\r\ncontent-length: 0\r\n\r\n`);
     deps.log.info({ status, reason: err.code ?? 'HPE_INVALID' }, 'rejected malformed request');
   });
