@@ -26,6 +26,17 @@ export const USER_API_IDENTITY: Identity = Object.freeze({
   expiresAtMs: Date.UTC(2030, 0, 1),
 });
 
+/** The identity headers injected for `USER_API_IDENTITY` with the default names (csv lists). */
+export const USER_API_IDENTITY_HEADERS: Readonly<Record<string, string>> = Object.freeze({
+  'x-auth-user-id': 'user-1',
+  'x-auth-tenant-id': 'tenant-1',
+  'x-auth-roles': 'admin,reader',
+  'x-auth-permissions': 'fe.secure.*,reports.read',
+  'x-auth-token-type': 'userApiToken',
+  'x-auth-token-id': 'jti-1',
+  'x-auth-subject': 'client-1',
+});
+
 /** A tenant's access token (arrives as `X-API-KEY`). */
 export const TENANT_ACCESS_IDENTITY: Identity = Object.freeze({
   tokenType: 'tenantAccessToken',

@@ -6,7 +6,7 @@
  */
 import t from 'tap';
 import { route } from '../helpers/compiled-config.js';
-import { USER_API_TOKEN, requestFacts, testDecider } from '../helpers/decide-fixtures.js';
+import { USER_API_IDENTITY_HEADERS, USER_API_TOKEN, requestFacts, testDecider } from '../helpers/decide-fixtures.js';
 import { rawHeaderValues } from '../helpers/echo-upstream.js';
 import { leakedSecrets } from '../helpers/log-sink.js';
 import { rawExchange } from '../helpers/raw-http.js';
@@ -19,13 +19,7 @@ const OURS = {
   'x-forwarded-proto': 'http',
   'x-forwarded-host': 'api.example.com',
   'x-request-id': 'req-1',
-  'x-auth-user-id': 'user-1',
-  'x-auth-tenant-id': 'tenant-1',
-  'x-auth-roles': 'admin,reader',
-  'x-auth-permissions': 'fe.secure.*,reports.read',
-  'x-auth-token-type': 'userApiToken',
-  'x-auth-token-id': 'jti-1',
-  'x-auth-subject': 'client-1',
+  ...USER_API_IDENTITY_HEADERS,
 };
 
 t.test('headers named in Connection cannot remove what the gateway sets', async (t) => {

@@ -7,7 +7,7 @@
  */
 import t from 'tap';
 import { identityHeaders, route } from '../helpers/compiled-config.js';
-import { TENANT_ACCESS_TOKEN, USER_API_TOKEN, requestFacts, testDecider } from '../helpers/decide-fixtures.js';
+import { TENANT_ACCESS_TOKEN, USER_API_IDENTITY_HEADERS, USER_API_TOKEN, requestFacts, testDecider } from '../helpers/decide-fixtures.js';
 import type { Received } from '../helpers/echo-upstream.js';
 import { leakedSecrets } from '../helpers/log-sink.js';
 import { send, startScenario } from '../helpers/scenario.js';
@@ -47,13 +47,7 @@ t.test('an authenticated user token: the upstream sees exactly the gateway-set i
   const d = await decide(requestFacts({ url: '/api', headers: [['Host', 'api.example.com'], ...SPOOFED, ['Authorization', `Bearer ${USER_API_TOKEN}`]] }));
   if (!d.allow) return t.fail(d.error.code);
   t.strictSame(identityNamespace(d.headers), {
-    'x-auth-user-id': 'user-1',
-    'x-auth-tenant-id': 'tenant-1',
-    'x-auth-roles': 'admin,reader',
-    'x-auth-permissions': 'fe.secure.*,reports.read',
-    'x-auth-token-type': 'userApiToken',
-    'x-auth-token-id': 'jti-1',
-    'x-auth-subject': 'client-1',
+    ...USER_API_IDENTITY_HEADERS,
   });
 });
 

@@ -7,7 +7,7 @@
  */
 import t from 'tap';
 import { route } from '../helpers/compiled-config.js';
-import { REVOKED_TOKEN, USER_API_TOKEN, requestFacts, testDecider } from '../helpers/decide-fixtures.js';
+import { REVOKED_TOKEN, USER_API_IDENTITY_HEADERS, USER_API_TOKEN, requestFacts, testDecider } from '../helpers/decide-fixtures.js';
 import { leakedSecrets } from '../helpers/log-sink.js';
 import { rawExchange } from '../helpers/raw-http.js';
 import { parseResponses } from '../helpers/raw-response.js';
@@ -65,13 +65,7 @@ t.test('a valid upgrade carries the handshake and the identity headers, and no s
     'x-request-id': 'req-1',
     connection: 'upgrade',
     upgrade: 'websocket',
-    'x-auth-user-id': 'user-1',
-    'x-auth-tenant-id': 'tenant-1',
-    'x-auth-roles': 'admin,reader',
-    'x-auth-permissions': 'fe.secure.*,reports.read',
-    'x-auth-token-type': 'userApiToken',
-    'x-auth-token-id': 'jti-1',
-    'x-auth-subject': 'client-1',
+    ...USER_API_IDENTITY_HEADERS,
   });
 });
 

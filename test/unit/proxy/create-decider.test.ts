@@ -4,7 +4,7 @@ import { GatewayError } from '../../../src/errors.js';
 import { createDecider } from '../../../src/proxy/create-decider.js';
 import type { Decision } from '../../../src/proxy/decide.js';
 import { authRequirement, compiledConfig, route } from '../../helpers/compiled-config.js';
-import { TENANT_ACCESS_IDENTITY, USER_API_IDENTITY, fakeAuthenticator, requestFacts, type FakeOutcome } from '../../helpers/decide-fixtures.js';
+import { TENANT_ACCESS_IDENTITY, USER_API_IDENTITY, USER_API_IDENTITY_HEADERS, fakeAuthenticator, requestFacts, type FakeOutcome } from '../../helpers/decide-fixtures.js';
 
 const GOOD = 'good.user.token';
 const TENANT = 'good.tenant.token';
@@ -23,15 +23,7 @@ function setup(outcomes: Record<string, FakeOutcome> = { [GOOD]: USER_API_IDENTI
   return { decide, authenticator };
 }
 
-const IDENTITY_HEADERS = {
-  'x-auth-user-id': 'user-1',
-  'x-auth-tenant-id': 'tenant-1',
-  'x-auth-roles': 'admin,reader',
-  'x-auth-permissions': 'fe.secure.*,reports.read',
-  'x-auth-token-type': 'userApiToken',
-  'x-auth-token-id': 'jti-1',
-  'x-auth-subject': 'client-1',
-};
+const IDENTITY_HEADERS = USER_API_IDENTITY_HEADERS;
 const FORWARDED = { 'x-forwarded-for': '203.0.113.7', 'x-forwarded-proto': 'http', 'x-forwarded-host': 'api.example.com', 'x-request-id': 'req-1' };
 
 function denied(d: Decision) {
