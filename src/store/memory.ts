@@ -1,0 +1,299 @@
+/**
+ * The in-memory TokenStore: for tests and throwaway runs. Same contract as SQLite, proven by the
+ * same suite. Each method body is synchronous between its reads and writes, so on one event loop
+ * every call is atomic exactly as a transaction is.
+ */
+import { StoreError } from './errors.js';
+import {
+  assertMaxLive,
+  assertRefreshTokenFamily,
+  assertSuccessor,
+  checkRotation,
+  copyAccessToken,
+  copyApiToken,
+  copyMembership,
+  copyRefreshFamily,
+  copyRefreshToken,
+  copySigningKey,
+  copyTenant,
+  isActiveAccessToken,
+  isLiveRefreshToken,
+  patchApiToken,
+  patchSigningKey,
+} from './records.js';
+import type {
+  AccessTokenRecord,
+  ApiTokenRecord,
+  MembershipRecord,
+  OwnerKind,
+  RefreshFamilyRecord,
+  RefreshTokenRecord,
+  SigningKeyRecord,
+  TenantRecord,
+  TokenStore,
+} from './types.js';
+
+/**
+ * Newest first; equal `createdAt` newest insert first. Maps iterate in insertion order and a
+ * replaced key keeps its place, which is what SQLite's `rowid DESC` gives (an upsert keeps the
+ * rowid, a new row gets a higher one); Array#sort is stable.
+ */
+function newestFirst<T extends { readonly createdAt: number }>(items: Iterable<T>): T[] {
+  return [...items].reverse().sort((a, b) => b.createdAt - a.createdAt);
+}
+
+type TokenFilter = { readonly owner: OwnerKind; readonly tenantId: string; readonly userId?: string };
+
+const matches = (r: { owner: OwnerKind; tenantId: string; userId: string | null; revokedAt: number | null }, f: TokenFilter): boolean =>
+  r.revokedAt === null && r.owner === f.owner && r.tenantId === f.tenantId && (f.userId === undefined || r.userId === f.userId);
+
+/** Creates an empty in-memory store. It needs no `migrate()`, but accepts it. */
+export function createMemoryStore(): TokenStore {
+  // Stored values are frozen copies made on the way in; every read returns a fresh copy, so no
+  // caller ever holds a reference to stored state.
+  const tenants = new Map<string, TenantRecord>();
+  const memberships = new Map<string, Map<string, MembershipRecord>>();
+  const apiTokens = new Map<string, ApiTokenRecord>();
+  const accessTokens = new Map<string, AccessTokenRecord>();
+  const families = new Map<string, RefreshFamilyRecord>();
+  const refreshTokens = new Map<string, RefreshTokenRecord>();
+  const refreshByFamily = new Map<string, Set<string>>();
+  const refreshByClient = new Map<string, Set<string>>();
+  const signingKeys = new Map<string, SigningKeyRecord>();
+  let closed = false;
+
+  const open = (): void => {
+    if (closed) throw new StoreError('ERR_STORE_CLOSED');
+  };
+
+  const insertNew = <T>(map: Map<string, T>, key: string, value: T, what: string): void => {
+    if (map.has(key)) throw new StoreError('ERR_STORE_CONFLICT', `${what} exists already`);
+    map.set(key, value);
+  };
+
+  const addToIndex = (index: Map<string, Set<string>>, key: string, hash: string): void => {
+    const set = index.get(key) ?? new Set<string>();
+    set.add(hash);
+    index.set(key, set);
+  };
+
+  /** Revokes a family and every token in it; false if it was revoked already. */
+  const revokeFamily = (family: RefreshFamilyRecord, now: number): boolean => {
+    for (const hash of refreshByFamily.get(family.id) ?? []) {
+      const token = refreshTokens.get(hash);
+      if (token !== undefined && token.revokedAt === null) refreshTokens.set(hash, copyRefreshToken({ ...token, revokedAt: now }));
+    }
+    if (family.revokedAt !== null) return false;
+    families.set(family.id, copyRefreshFamily({ ...family, revokedAt: now }));
+    return true;
+  };
+
+  const revokeFamiliesOfClient = (clientId: string, now: number): void => {
+    for (const family of families.values()) if (family.clientId === clientId) revokeFamily(family, now);
+  };
+
+  const storeRefreshToken = (record: RefreshTokenRecord, maxLive: number): void => {
+    assertMaxLive(maxLive);
+    assertRefreshTokenFamily(record, families.get(record.familyId));
+    insertNew(refreshTokens, record.hash, copyRefreshToken(record), 'refresh token');
+    addToIndex(refreshByFamily, record.familyId, record.hash);
+    addToIndex(refreshByClient, record.clientId, record.hash);
+    const live = newestFirst(
+      [...(refreshByClient.get(record.clientId) ?? [])]
+        .map((hash) => refreshTokens.get(hash))
+        .filter((t): t is RefreshTokenRecord => t !== undefined && isLiveRefreshToken(t, record.createdAt)),
+    );
+    for (const excess of live.slice(maxLive)) {
+      refreshTokens.set(excess.hash, copyRefreshToken({ ...excess, revokedAt: record.createdAt }));
+    }
+  };
+
+  const store: TokenStore = {
+    async migrate() {
+      open();
+    },
+    async close() {
+      closed = true;
+    },
+
+    async putTenant(id, now) {
+      open();
+      const existing = tenants.get(id);
+      if (existing !== undefined) return copyTenant(existing);
+      const record = copyTenant({ id, createdAt: now });
+      tenants.set(id, record);
+      return copyTenant(record);
+    },
+    async getTenant(id) {
+      open();
+      const r = tenants.get(id);
+      return r && copyTenant(r);
+    },
+    async listTenants() {
+      open();
+      return newestFirst(tenants.values()).map(copyTenant);
+    },
+    async deleteTenant(id, now) {
+      open();
+      if (!tenants.has(id)) return false;
+      for (const token of apiTokens.values()) {
+        if (token.tenantId !== id) continue;
+        // Families of tokens revoked earlier were revoked with them; revoking again is a no-op.
+        revokeFamiliesOfClient(token.clientId, now);
+        if (token.revokedAt === null) apiTokens.set(token.clientId, copyApiToken({ ...token, revokedAt: now }));
+      }
+      for (const token of accessTokens.values()) {
+        if (token.tenantId === id && token.revokedAt === null) accessTokens.set(token.id, copyAccessToken({ ...token, revokedAt: now }));
+      }
+      memberships.delete(id);
+      tenants.delete(id);
+      return true;
+    },
+    async putMembership(tenantId, userId, roleIds, now) {
+      open();
+      if (!tenants.has(tenantId)) tenants.set(tenantId, copyTenant({ id: tenantId, createdAt: now }));
+      const ofTenant = memberships.get(tenantId) ?? new Map<string, MembershipRecord>();
+      const existing = ofTenant.get(userId);
+      const record = copyMembership({ tenantId, userId, roleIds, createdAt: existing?.createdAt ?? now, updatedAt: now });
+      ofTenant.set(userId, record);
+      memberships.set(tenantId, ofTenant);
+      return copyMembership(record);
+    },
+    async getMembership(tenantId, userId) {
+      open();
+      const r = memberships.get(tenantId)?.get(userId);
+      return r && copyMembership(r);
+    },
+    async listMemberships(tenantId) {
+      open();
+      return newestFirst(memberships.get(tenantId)?.values() ?? []).map(copyMembership);
+    },
+    async deleteMembership(tenantId, userId) {
+      open();
+      return memberships.get(tenantId)?.delete(userId) ?? false;
+    },
+
+    async insertApiToken(record) {
+      open();
+      insertNew(apiTokens, record.clientId, copyApiToken(record), `api token ${record.clientId}`);
+    },
+    async getApiToken(clientId) {
+      open();
+      const r = apiTokens.get(clientId);
+      return r && copyApiToken(r);
+    },
+    async listApiTokens(filter) {
+      open();
+      return newestFirst([...apiTokens.values()].filter((r) => matches(r, filter))).map(copyApiToken);
+    },
+    async updateApiToken(clientId, patch) {
+      open();
+      const r = apiTokens.get(clientId);
+      if (r === undefined || r.revokedAt !== null) return undefined;
+      const updated = patchApiToken(r, patch);
+      apiTokens.set(clientId, updated);
+      return copyApiToken(updated);
+    },
+    async revokeApiToken(clientId, now) {
+      open();
+      const r = apiTokens.get(clientId);
+      if (r === undefined || r.revokedAt !== null) return false;
+      revokeFamiliesOfClient(clientId, now);
+      apiTokens.set(clientId, copyApiToken({ ...r, revokedAt: now }));
+      return true;
+    },
+
+    async insertAccessToken(record) {
+      open();
+      insertNew(accessTokens, record.id, copyAccessToken(record), `access token ${record.id}`);
+    },
+    async getAccessToken(id) {
+      open();
+      const r = accessTokens.get(id);
+      return r && copyAccessToken(r);
+    },
+    async listAccessTokens(filter) {
+      open();
+      return newestFirst([...accessTokens.values()].filter((r) => matches(r, filter))).map(copyAccessToken);
+    },
+    async revokeAccessToken(id, now) {
+      open();
+      const r = accessTokens.get(id);
+      if (r === undefined || r.revokedAt !== null) return false;
+      accessTokens.set(id, copyAccessToken({ ...r, revokedAt: now }));
+      return true;
+    },
+    async listActiveAccessTokenIds(owner, now) {
+      open();
+      return newestFirst([...accessTokens.values()].filter((r) => r.owner === owner && isActiveAccessToken(r, now))).map((r) => r.id);
+    },
+
+    async insertRefreshFamily(record) {
+      open();
+      if (!apiTokens.has(record.clientId)) throw new StoreError('ERR_STORE_REFERENCE', `api token ${record.clientId} is unknown`);
+      insertNew(families, record.id, copyRefreshFamily(record), `refresh family ${record.id}`);
+    },
+    async getRefreshFamily(id) {
+      open();
+      const r = families.get(id);
+      return r && copyRefreshFamily(r);
+    },
+    async insertRefreshToken(record, maxLive) {
+      open();
+      storeRefreshToken(record, maxLive);
+    },
+    async rotateRefreshToken(hash, next, maxLive, now) {
+      open();
+      const token = refreshTokens.get(hash);
+      if (token === undefined) return { outcome: 'unknown' };
+      const family = families.get(token.familyId);
+      const check = checkRotation(token, family, now);
+      if (check === 'reused') {
+        if (family !== undefined) revokeFamily(family, now);
+        return { outcome: 'reused', familyId: token.familyId, clientId: token.clientId };
+      }
+      if (check !== 'rotate') return { outcome: check };
+      assertSuccessor(token, next);
+      // Validate before the first write so a refused successor leaves the presented token unused,
+      // as the SQLite transaction's rollback does.
+      assertMaxLive(maxLive);
+      if (refreshTokens.has(next.hash)) throw new StoreError('ERR_STORE_CONFLICT', 'refresh token exists already');
+      const used = copyRefreshToken({ ...token, usedAt: now });
+      refreshTokens.set(hash, used);
+      storeRefreshToken(next, maxLive);
+      return { outcome: 'rotated', previous: copyRefreshToken(used) };
+    },
+    async getRefreshToken(hash) {
+      open();
+      const r = refreshTokens.get(hash);
+      return r && copyRefreshToken(r);
+    },
+    async revokeRefreshFamily(id, now) {
+      open();
+      const family = families.get(id);
+      return family !== undefined && revokeFamily(family, now);
+    },
+
+    async insertSigningKey(record) {
+      open();
+      insertNew(signingKeys, record.kid, copySigningKey(record), `signing key ${record.kid}`);
+    },
+    async listSigningKeys() {
+      open();
+      return newestFirst(signingKeys.values()).map(copySigningKey);
+    },
+    async updateSigningKey(kid, patch) {
+      open();
+      const r = signingKeys.get(kid);
+      if (r === undefined) return undefined;
+      const updated = patchSigningKey(r, patch);
+      signingKeys.set(kid, updated);
+      return copySigningKey(updated);
+    },
+    async deleteSigningKey(kid) {
+      open();
+      return signingKeys.delete(kid);
+    },
+  };
+  return Object.freeze(store);
+}
