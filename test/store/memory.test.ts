@@ -1,0 +1,9 @@
+import t from 'tap';
+import { createMemoryStore } from '../../src/store/memory.js';
+import { storeContract } from './contract.js';
+
+storeContract(t, 'memory', async () => {
+  const store = createMemoryStore();
+  await store.migrate();
+  return store;
+});
