@@ -45,10 +45,11 @@ import type { ApiTokenPatch, OwnerKind, RefreshTokenRecord, RotateOutcome, Tenan
 export interface SqliteStoreOptions {
   /** A file path, or `:memory:` for a private in-process database. */
   readonly path: string;
+  /** How long a call waits for another connection's write lock before failing closed; 5000. */
+  readonly busyTimeoutMs?: number;
 }
 
-/** How long a call waits for another connection's write lock before failing closed. */
-const BUSY_TIMEOUT_MS = 5000;
+const DEFAULT_BUSY_TIMEOUT_MS = 5000;
 
 const TENANT = 'id, created_at';
 const MEMBERSHIP = 'tenant_id, user_id, role_ids, created_at, updated_at';
@@ -98,9 +99,9 @@ function createPrivateFile(path: string): void {
   }
 }
 
-function openDatabase(path: string): Database.Database {
+function openDatabase(path: string, busyTimeoutMs: number): Database.Database {
   if (path !== ':memory:') createPrivateFile(path);
-  const db = new Database(path, { timeout: BUSY_TIMEOUT_MS });
+  const db = new Database(path, { timeout: busyTimeoutMs });
   try {
     // WAL: readers (the proxy's liveness checks) never wait for the writer.
     db.pragma('journal_mode = WAL');
@@ -335,7 +336,14 @@ type Prepared = ReturnType<typeof prepare>;
  * whose file is already at this build's schema also works without it.
  */
 export function createSqliteStore(options: SqliteStoreOptions): TokenStore {
-  const db = openDatabase(options.path);
+  let db: Database.Database;
+  try {
+    db = openDatabase(options.path, options.busyTimeoutMs ?? DEFAULT_BUSY_TIMEOUT_MS);
+  } catch (err) {
+    // Not a database, unreadable, no permission: the store cannot start (fail closed, case 51).
+    const translated = translate(err);
+    throw translated instanceof StoreError ? translated : new StoreError('ERR_STORE_UNAVAILABLE', 'cannot open the database', { cause: err });
+  }
   let prepared: Prepared | undefined;
   let closed = false;
 
