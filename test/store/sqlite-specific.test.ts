@@ -1,0 +1,294 @@
+/**
+ * What only the SQLite driver has: a file on disk (its permissions, what a dump of it reveals,
+ * reopening it), migrations and their version table, and several connections on one file.
+ */
+import { createHmac, randomBytes } from 'node:crypto';
+import { existsSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { Worker } from 'node:worker_threads';
+import Database from 'better-sqlite3';
+import t, { type Test } from 'tap';
+import { pendingMigrations, type Migration } from '../../src/store/migrations.js';
+import { SQLITE_MIGRATIONS } from '../../src/store/sqlite-migrations.js';
+import { createSqliteStore } from '../../src/store/sqlite.js';
+import type { RotateOutcome, TokenStore } from '../../src/store/types.js';
+import { refreshFamily, refreshToken, T0, userAccessToken, userApiToken } from './contract.js';
+import type { RaceInput } from '../helpers/sqlite-race-worker.js';
+
+const MINUTE = 60_000;
+
+function tempDir(t: Test): string {
+  const dir = mkdtempSync(join(tmpdir(), 'm2m-sqlite-'));
+  t.teardown(() => rmSync(dir, { recursive: true, force: true }));
+  return dir;
+}
+
+async function openStore(t: Test, path: string, options: { busyTimeoutMs?: number } = {}): Promise<TokenStore> {
+  const store = createSqliteStore({ path, ...options });
+  t.teardown(() => store.close());
+  await store.migrate();
+  return store;
+}
+
+/** A second, raw connection: what an operator (or an attacker with the file) sees. */
+function rawConnection(t: Test, path: string): Database.Database {
+  const db = new Database(path, { readonly: true });
+  t.teardown(() => db.close());
+  return db;
+}
+
+const mode = (path: string): number => statSync(path).mode & 0o777;
+
+t.test('files', async (t) => {
+  t.test('a new database gets 0600 in new 0700 directories, and so do its -wal and -shm files', async (t) => {
+    const dir = tempDir(t);
+    const path = join(dir, 'nested', 'deeper', 'store.db');
+    const store = await openStore(t, path);
+    await store.putTenant('tenant-a', T0);
+    t.equal(mode(join(dir, 'nested')), 0o700);
+    t.equal(mode(join(dir, 'nested', 'deeper')), 0o700);
+    t.equal(mode(path), 0o600);
+    for (const suffix of ['-wal', '-shm']) {
+      t.ok(existsSync(path + suffix), `${suffix} exists in WAL mode`);
+      t.equal(mode(path + suffix), 0o600, `${suffix} is private too`);
+    }
+  });
+
+  t.test('the database is in WAL mode and the pragma persists in the file', async (t) => {
+    const path = join(tempDir(t), 'store.db');
+    await openStore(t, path);
+    t.equal(rawConnection(t, path).pragma('journal_mode', { simple: true }), 'wal');
+  });
+
+  t.test('reopening a file keeps its data, with or without migrate()', async (t) => {
+    const path = join(tempDir(t), 'store.db');
+    const first = createSqliteStore({ path });
+    await first.migrate();
+    await first.putMembership('tenant-a', 'user-1', ['admin'], T0);
+    await first.insertApiToken(userApiToken());
+    await first.close();
+
+    const again = createSqliteStore({ path });
+    t.teardown(() => again.close());
+    t.same(await again.getMembership('tenant-a', 'user-1'), { tenantId: 'tenant-a', userId: 'user-1', roleIds: ['admin'], createdAt: T0, updatedAt: T0 });
+    await again.migrate();
+    t.same(await again.getApiToken('client-1'), userApiToken());
+  });
+
+  t.test('a file that is not a database fails closed at open', async (t) => {
+    const path = join(tempDir(t), 'not-a.db');
+    writeFileSync(path, 'this is not SQLite, just text long enough to be read as a header of a database file...........');
+    t.throws(() => createSqliteStore({ path }), { code: 'ERR_STORE_UNAVAILABLE' });
+  });
+});
+
+t.test('migrations', async (t) => {
+  t.test('migrate records each version once in schema_migrations and is idempotent', async (t) => {
+    const path = join(tempDir(t), 'store.db');
+    const store = await openStore(t, path);
+    await store.migrate();
+    await store.migrate();
+    const other = await openStore(t, path);
+    await other.migrate();
+    t.same(
+      rawConnection(t, path).prepare('SELECT version, name FROM schema_migrations ORDER BY version').all(),
+      SQLITE_MIGRATIONS.map(({ version, name }) => ({ version, name })),
+    );
+  });
+
+  t.test('the schema has the tables and an index for every list and filter', async (t) => {
+    const path = join(tempDir(t), 'store.db');
+    await openStore(t, path);
+    const names = (type: string) =>
+      rawConnection(t, path)
+        .prepare<[string], { name: string }>("SELECT name FROM sqlite_master WHERE type = ? AND name NOT LIKE 'sqlite_%' ORDER BY name")
+        .all(type)
+        .map((r) => r.name);
+    t.same(names('table'), ['access_tokens', 'api_tokens', 'memberships', 'refresh_families', 'refresh_tokens', 'schema_migrations', 'signing_keys', 'tenants']);
+    t.same(names('index'), [
+      'access_tokens_active',
+      'access_tokens_by_tenant',
+      'access_tokens_by_user',
+      'api_tokens_by_tenant',
+      'api_tokens_by_user',
+      'memberships_by_tenant',
+      'refresh_families_by_client',
+      'refresh_tokens_by_family',
+      'refresh_tokens_live',
+      'signing_keys_by_created',
+      'tenants_by_created',
+    ]);
+  });
+
+  t.test('a store on an unmigrated file refuses calls until migrate()', async (t) => {
+    const path = join(tempDir(t), 'store.db');
+    const store = createSqliteStore({ path });
+    t.teardown(() => store.close());
+    await t.rejects(store.listTenants(), { code: 'ERR_STORE_NOT_MIGRATED' });
+    await store.migrate();
+    t.same(await store.listTenants(), []);
+  });
+
+  t.test('a file migrated by a newer or diverging build is refused', async (t) => {
+    const cases = [
+      { name: 'a newer version', sql: "INSERT INTO schema_migrations (version, name) VALUES (99, 'from the future')" },
+      { name: 'a renamed version', sql: "UPDATE schema_migrations SET name = 'someone else' WHERE version = 1" },
+    ];
+    for (const { name, sql } of cases) {
+      const path = join(tempDir(t), 'store.db');
+      const first = createSqliteStore({ path });
+      await first.migrate();
+      await first.close();
+      const db = new Database(path);
+      db.exec(sql);
+      db.close();
+      const store = createSqliteStore({ path });
+      t.teardown(() => store.close());
+      await t.rejects(store.migrate(), { code: 'ERR_STORE_SCHEMA' }, `${name}: migrate`);
+      await t.rejects(store.getTenant('a'), { code: 'ERR_STORE_SCHEMA' }, `${name}: calls`);
+    }
+  });
+
+  t.test('planning: the applied history must be a prefix of the known list', async (t) => {
+    const known: Migration[] = [
+      { version: 1, name: 'initial', sql: '' },
+      { version: 2, name: 'second', sql: '' },
+    ];
+    const cases: { name: string; applied: { version: number; name: string }[]; pending?: number[]; code?: string }[] = [
+      { name: 'nothing applied: everything pending', applied: [], pending: [1, 2] },
+      { name: 'the first applied: the second pending', applied: [{ version: 1, name: 'initial' }], pending: [2] },
+      { name: 'all applied, in any order: nothing pending', applied: [known[1]!, known[0]!], pending: [] },
+      { name: 'an unknown later version is refused', applied: [...known, { version: 3, name: 'third' }], code: 'ERR_STORE_SCHEMA' },
+      { name: 'a renamed version is refused', applied: [{ version: 1, name: 'other' }], code: 'ERR_STORE_SCHEMA' },
+      { name: 'a gap is refused', applied: [{ version: 2, name: 'second' }], code: 'ERR_STORE_SCHEMA' },
+    ];
+    for (const { name, applied, pending, code } of cases) {
+      if (code) t.throws(() => pendingMigrations(known, applied), { code }, name);
+      else t.same(pendingMigrations(known, applied).map((m) => m.version), pending, name);
+    }
+  });
+});
+
+t.test('secrets at rest (security case 34): a dump of the file holds digests, never secrets', async (t) => {
+  const path = join(tempDir(t), 'store.db');
+  const serverKey = randomBytes(32);
+  const digest = (value: string) => createHmac('sha256', serverKey).update(value).digest('base64url');
+  const newSecret = () => randomBytes(32);
+  const clientSecret = newSecret();
+  const refreshTokens = [newSecret(), newSecret()];
+  const accessJwt = `eyJhbGciOiJSUzI1NiJ9.${randomBytes(48).toString('base64url')}.${randomBytes(64).toString('base64url')}`;
+  // Every form a secret could leak in: as sent (base64url), and its hex and raw bytes.
+  const forms = (secret: Buffer) => [Buffer.from(secret.toString('base64url')), Buffer.from(secret.toString('hex')), secret];
+  const plaintexts = [
+    ...forms(clientSecret).map((bytes) => ({ name: 'client secret', bytes })),
+    ...refreshTokens.flatMap((secret, i) => forms(secret).map((bytes) => ({ name: `refresh token ${i}`, bytes }))),
+    { name: 'access-token JWT', bytes: Buffer.from(accessJwt) },
+  ];
+  const digests = [digest(clientSecret.toString('base64url')), ...refreshTokens.map((r) => digest(r.toString('base64url')))];
+
+  const store = createSqliteStore({ path });
+  await store.migrate();
+  await store.insertApiToken(userApiToken({ secretHash: digests[0]! }));
+  await store.insertRefreshFamily(refreshFamily());
+  await store.insertRefreshToken(refreshToken({ hash: digests[1]! }), 100);
+  await store.rotateRefreshToken(digests[1]!, refreshToken({ hash: digests[2]!, createdAt: T0 + 1 }), 100, T0 + 1);
+  // The token service holds the JWT when it records an access token; the record must drop it.
+  await store.insertAccessToken({ ...userAccessToken(), jwt: accessJwt } as ReturnType<typeof userAccessToken>);
+
+  const dump = () => Buffer.concat([path, `${path}-wal`].filter(existsSync).map((p) => readFileSync(p)));
+  const check = (stage: string) => {
+    const bytes = dump();
+    for (const { name, bytes: secret } of plaintexts) t.equal(bytes.indexOf(secret), -1, `${stage}: no ${name}`);
+    for (const d of digests) t.not(bytes.indexOf(Buffer.from(d)), -1, `${stage}: digest ${d.slice(0, 6)}… is there`);
+  };
+  check('open, with the WAL');
+  await store.close();
+  check('closed and checkpointed');
+});
+
+t.test('several connections on one file', async (t) => {
+  const seed = async (store: TokenStore, hashes: readonly string[]) => {
+    await store.insertApiToken(userApiToken());
+    for (const hash of hashes) {
+      await store.insertRefreshFamily(refreshFamily({ id: `family-${hash}` }));
+      await store.insertRefreshToken(refreshToken({ hash, familyId: `family-${hash}` }), 100);
+    }
+  };
+
+  t.test('two store instances interleaving rotations of one token: exactly one rotated', async (t) => {
+    const path = join(tempDir(t), 'store.db');
+    const a = await openStore(t, path);
+    const b = await openStore(t, path);
+    await seed(a, ['rt-1']);
+    const now = T0 + MINUTE;
+    const outcomes = await Promise.all(
+      Array.from({ length: 20 }, (_, i) =>
+        (i % 2 ? a : b).rotateRefreshToken('rt-1', refreshToken({ hash: `next-${i}`, familyId: 'family-rt-1', createdAt: now }), 100, now),
+      ),
+    );
+    t.same(outcomes.map((o) => o.outcome).sort(), [...Array<string>(19).fill('reused'), 'rotated']);
+    t.equal((await b.getRefreshFamily('family-rt-1'))?.revokedAt, now, 'the replay revoked the family for both connections');
+  });
+
+  t.test('threads racing on their own connections: each token rotates exactly once', async (t) => {
+    const path = join(tempDir(t), 'store.db');
+    const store = await openStore(t, path);
+    // 100 tokens: with maxLive 100 the live count stays at 100 throughout, so the cap revokes none.
+    const hashes = Array.from({ length: 100 }, (_, i) => `rt-${i}`);
+    await seed(store, hashes);
+    const now = T0 + MINUTE;
+    // Two worker threads and this thread, each on its own connection. Worker start-up is slow
+    // (each loads the TypeScript sources), so few threads and many tokens per race.
+    const workers = 2;
+    const barrier = new SharedArrayBuffer(8);
+    const flags = new Int32Array(barrier);
+    const workerUrl = new URL('../helpers/sqlite-race-worker.ts', import.meta.url);
+    const results = Array.from({ length: workers }, (_, racer) => {
+      const input: RaceInput = { path, racer, hashes, now, barrier };
+      const worker = new Worker(workerUrl, { workerData: input });
+      return new Promise<RotateOutcome['outcome'][]>((resolve, reject) => {
+        worker.once('message', resolve);
+        worker.once('error', reject);
+        worker.once('exit', (code) => code !== 0 && reject(new Error(`racer ${racer} exited with ${code}`)));
+      });
+    });
+    while (Atomics.load(flags, 0) < workers) await new Promise((resolve) => setTimeout(resolve, 5));
+    // Start everyone at once, so the rotations really contend for the write lock.
+    Atomics.store(flags, 1, 1);
+    Atomics.notify(flags, 1);
+    const mine: RotateOutcome['outcome'][] = [];
+    for (const hash of hashes) {
+      const next = refreshToken({ hash: `${hash}-next-main`, familyId: `family-${hash}`, createdAt: now });
+      mine.push((await store.rotateRefreshToken(hash, next, 100, now)).outcome);
+    }
+    const byRacer = [...(await Promise.all(results)), mine];
+
+    const wrong = hashes.filter((_, i) => {
+      const outcomes = byRacer.map((o) => o[i]);
+      return outcomes.filter((o) => o === 'rotated').length !== 1 || outcomes.filter((o) => o === 'reused').length !== workers;
+    });
+    t.same(wrong, [], `each of ${hashes.length} tokens: one rotated, ${workers} reused`);
+    t.ok(
+      byRacer.every((outcomes) => outcomes.length === hashes.length),
+      'every racer answered for every token',
+    );
+    t.ok(
+      byRacer.filter((outcomes) => outcomes.includes('rotated')).length > 1,
+      'more than one racer won some token: the race was real',
+    );
+  });
+});
+
+t.test('a write lock held beyond the busy timeout fails closed with ERR_STORE_UNAVAILABLE', async (t) => {
+  const path = join(tempDir(t), 'store.db');
+  const store = await openStore(t, path, { busyTimeoutMs: 50 });
+  await store.insertApiToken(userApiToken());
+  const holder = new Database(path);
+  t.teardown(() => holder.close());
+  holder.exec('BEGIN IMMEDIATE');
+  await t.rejects(store.revokeApiToken('client-1', T0 + 1), { code: 'ERR_STORE_UNAVAILABLE' });
+  t.equal((await store.getApiToken('client-1'))?.revokedAt, null, 'readers still read under WAL');
+  holder.exec('ROLLBACK');
+  t.equal(await store.revokeApiToken('client-1', T0 + 2), true, 'and the store recovers once the lock is released');
+});
