@@ -163,12 +163,16 @@ function isTime(value: unknown): value is number {
   return typeof value === 'number' && Number.isSafeInteger(value) && value >= 0;
 }
 
-/** Newest first: by activation, then creation, then kid, so every process orders one store the same way. */
+/**
+ * Newest first: by activation, then creation, then a key not retired before a retired one (a
+ * rotation within one millisecond), then kid, so every process orders one store the same way.
+ */
 function newestFirst(a: LoadedKey, b: LoadedKey): number {
   const x = a.view;
   const y = b.view;
   if (x.activatesAt !== y.activatesAt) return y.activatesAt - x.activatesAt;
   if (x.createdAt !== y.createdAt) return y.createdAt - x.createdAt;
+  if ((x.retiredAt === null) !== (y.retiredAt === null)) return x.retiredAt === null ? -1 : 1;
   return x.kid < y.kid ? 1 : x.kid > y.kid ? -1 : 0;
 }
 

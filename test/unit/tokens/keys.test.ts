@@ -1,13 +1,17 @@
-import { createPublicKey, randomBytes, sign, verify } from 'node:crypto';
+import { createPublicKey, randomBytes, sign, verify, type KeyObject } from 'node:crypto';
+import { mkdtemp, readdir, readFile, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { calculateJwkThumbprint } from 'jose';
 import t from 'tap';
 import { pino } from 'pino';
 import { createManualClock } from '../../../src/clock.js';
 import type { SigningKeyRecord } from '../../../src/store/types.js';
+import { createMemoryStore } from '../../../src/store/memory.js';
+import { createSqliteStore } from '../../../src/store/sqlite.js';
 import { createKeyEncryption, type KeyEncryption } from '../../../src/tokens/key-encryption.js';
 import { createKeyManager, SIGNING_ALGORITHMS, type KeyManagerOptions, type SigningAlgorithm, type SigningKeyStore } from '../../../src/tokens/keys.js';
 import { createLogSink } from '../../helpers/log-sink.js';
-import { createSigningKeyStore } from '../../helpers/signing-key-store.js';
 
 const HOUR = 3600_000;
 const LIFETIME_SECONDS = 24 * 3600;
@@ -22,7 +26,7 @@ interface Setup {
 
 /** A key manager on a manual clock, with captured logs; pass `store`/`encryption` to share them. */
 function manager(setup: Setup = {}) {
-  const store = setup.store ?? createSigningKeyStore();
+  const store = setup.store ?? createMemoryStore();
   const encryption = setup.encryption ?? createKeyEncryption(randomBytes(32));
   const clock = setup.clock ?? createManualClock();
   const logs = createLogSink();
@@ -73,6 +77,54 @@ t.test('keys persist: a new manager on the same store signs with the same key', 
     const hash = algorithm === 'EdDSA' ? null : 'sha256';
     const signature = sign(hash, data, second.keys.current().privateKey);
     t.ok(verify(hash, data, first.keys.current().publicKey, signature), `${algorithm}: same private key`);
+  }
+});
+
+/** The secret parts of private keys, as any JWK or PEM export would carry them. */
+function privateScalars(keys: readonly KeyObject[]): string[] {
+  return keys.flatMap((key) => {
+    const jwk = key.export({ format: 'jwk' });
+    const pkcs8 = key.export({ type: 'pkcs8', format: 'der' });
+    return [jwk.d, jwk.p, jwk.q, pkcs8.toString('base64'), pkcs8.toString('hex')].filter((v): v is string => v !== undefined);
+  });
+}
+
+t.test('keys persist in a SQLite file: a restarted process signs with the same key; the file holds nothing private in clear', async (t) => {
+  const dir = await mkdtemp(join(tmpdir(), 'm2m-keys-'));
+  t.teardown(() => rm(dir, { recursive: true, force: true }));
+  for (const algorithm of SIGNING_ALGORITHMS) {
+    const path = join(dir, `${algorithm}.db`);
+    const openStore = async () => {
+      const store = createSqliteStore({ path });
+      await store.migrate();
+      return store;
+    };
+    const firstStore = await openStore();
+    const first = manager({ store: firstStore, options: { algorithm } });
+    await first.keys.init();
+    const privates = [first.keys.current().privateKey];
+    await first.keys.rotate();
+    privates.push(first.keys.current().privateKey);
+    const jwks = first.keys.jwks();
+    const kid = first.keys.current().kid;
+    // Everything SQLite wrote (main file, WAL, shared memory) while the store is still open.
+    const files = (await readdir(dir)).filter((name) => name.startsWith(`${algorithm}.db`));
+    const bytes = Buffer.concat(await Promise.all(files.map((name) => readFile(join(dir, name)))));
+    await firstStore.close();
+
+    const secondStore = await openStore();
+    t.teardown(() => secondStore.close());
+    const restarted = manager({ store: secondStore, encryption: first.encryption, clock: first.clock, options: { algorithm } });
+    await restarted.keys.init();
+    t.equal(restarted.keys.current().kid, kid, `${algorithm}: same current kid`);
+    t.same(restarted.keys.jwks(), jwks, `${algorithm}: same published keys`);
+    const text = bytes.toString('latin1');
+    t.notOk(text.includes('-----BEGIN'), `${algorithm}: no PEM in the database files`);
+    t.notOk(
+      privateScalars(privates).some((secret) => text.includes(secret)),
+      `${algorithm}: no private scalar in the database files`,
+    );
+    for (const key of privates) t.notOk(bytes.includes(key.export({ type: 'pkcs8', format: 'der' })), `${algorithm}: no DER private key`);
   }
 });
 
@@ -249,7 +301,8 @@ t.test('publicKeyPem is the current RS256 key as SPKI PEM; no RSA key is an erro
   const fromJwk = createPublicKey({ key: keys.jwks().keys[0]! as never, format: 'jwk' });
   t.equal(pem, fromJwk.export({ type: 'spki', format: 'pem' }));
   await keys.rotate();
-  t.equal(createPublicKey(keys.publicKeyPem()).export({ format: 'jwk' }).n, keys.jwks().keys[0]!.n, 'follows the rotation');
+  t.equal(createPublicKey(keys.publicKeyPem()).export({ format: 'jwk' }).n, keys.current().jwk.n, 'follows the rotation');
+  t.equal(keys.jwks().keys[0]!.kid, keys.current().kid, 'a rotation within one millisecond still lists the new key first');
 
   for (const algorithm of ['ES256', 'EdDSA'] as const) {
     const other = manager({ options: { algorithm } });
@@ -283,11 +336,7 @@ t.test('the store never sees private key material in clear, and neither do the l
     privates.push(keys.current().privateKey);
     await keys.rotate();
     privates.push(keys.current().privateKey);
-    // The secret parts of each key, as they would appear in any JWK or PEM export.
-    const secrets = privates.flatMap((key) => {
-      const jwk = key.export({ format: 'jwk' });
-      return [jwk.d, jwk.p, jwk.q].filter((v): v is string => v !== undefined);
-    });
+    const secrets = privateScalars(privates);
     const records = await store.listSigningKeys();
     t.equal(records.length, 3);
     for (const record of records) {
@@ -341,7 +390,7 @@ t.test('a record that is not what we stored stops init, by code', async (t) => {
     ['a bad activatesAt', (r) => ({ ...r, activatesAt: Number.NaN }), 'ERR_KEYS_RECORD_INVALID'],
   ];
   for (const [name, tamper, code] of cases) {
-    const store = createSigningKeyStore();
+    const store = createMemoryStore();
     for (const record of [a!, b!]) await store.insertSigningKey(record.kid === currentRecord.kid ? tamper(record) : record);
     const { keys } = manager({ store, encryption: source.encryption, clock: source.clock, options: { algorithm: 'ES256' } });
     await t.rejects(keys.init(), { code }, name);
@@ -350,7 +399,7 @@ t.test('a record that is not what we stored stops init, by code', async (t) => {
 });
 
 t.test('a failed reload keeps the keys in memory', async (t) => {
-  const base = createSigningKeyStore();
+  const base = createMemoryStore();
   let failing = false;
   const store: SigningKeyStore = {
     ...base,

@@ -8,6 +8,7 @@ import { createManualClock } from '../../../src/clock.js';
 import type { CompiledIssuer } from '../../../src/config/types.js';
 import { isGatewayError, type ErrorCode } from '../../../src/errors.js';
 import { createMetrics } from '../../../src/metrics.js';
+import { createMemoryStore } from '../../../src/store/memory.js';
 import { createKeyEncryption } from '../../../src/tokens/key-encryption.js';
 import { createKeyManager, SIGNING_ALGORITHMS, type SigningAlgorithm, type SigningKeyStore } from '../../../src/tokens/keys.js';
 import { createOwnKeySource, type OwnKeySourceOptions } from '../../../src/tokens/own-key-source.js';
@@ -15,7 +16,6 @@ import { createJwtSigner } from '../../../src/tokens/signer.js';
 import { counterValue } from '../../helpers/auth-harness.js';
 import { compiledConfig } from '../../helpers/compiled-config.js';
 import { createLogSink } from '../../helpers/log-sink.js';
-import { createSigningKeyStore } from '../../helpers/signing-key-store.js';
 
 const ISSUER = 'https://gateway.test';
 const AUDIENCE = 'm2m-api';
@@ -47,7 +47,7 @@ async function issuerAndProxy(t: { teardown(fn: () => unknown): void }, setup: S
   const metrics = createMetrics({ processMetrics: false });
   const logs = createLogSink();
   const log = pino({ level: 'debug' }, logs.stream);
-  const base = createSigningKeyStore();
+  const base = createMemoryStore();
   let reads = 0;
   let failing = false;
   const store: SigningKeyStore = {

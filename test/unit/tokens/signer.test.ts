@@ -3,10 +3,10 @@ import { createLocalJWKSet, decodeProtectedHeader, jwtVerify, type JSONWebKeySet
 import t from 'tap';
 import { pino } from 'pino';
 import { createManualClock } from '../../../src/clock.js';
+import { createMemoryStore } from '../../../src/store/memory.js';
 import { createKeyEncryption } from '../../../src/tokens/key-encryption.js';
 import { createKeyManager, SIGNING_ALGORITHMS, type SigningAlgorithm } from '../../../src/tokens/keys.js';
 import { createJwtSigner } from '../../../src/tokens/signer.js';
-import { createSigningKeyStore } from '../../helpers/signing-key-store.js';
 
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/;
 
@@ -15,7 +15,7 @@ async function signerFor(algorithm: SigningAlgorithm) {
   const clock = createManualClock(Date.UTC(2026, 0, 1) + 987);
   const keys = createKeyManager(
     { algorithm, tokenLifetimeSeconds: 3600 },
-    { store: createSigningKeyStore(), encryption: createKeyEncryption(randomBytes(32)), clock, log: pino({ level: 'silent' }) },
+    { store: createMemoryStore(), encryption: createKeyEncryption(randomBytes(32)), clock, log: pino({ level: 'silent' }) },
   );
   await keys.init();
   return { clock, keys, signer: createJwtSigner({ keys, clock }) };
@@ -112,7 +112,7 @@ t.test('signing before the keys are loaded fails by code', async (t) => {
   const clock = createManualClock();
   const keys = createKeyManager(
     { algorithm: 'ES256', tokenLifetimeSeconds: 60 },
-    { store: createSigningKeyStore(), encryption: createKeyEncryption(randomBytes(32)), clock, log: pino({ level: 'silent' }) },
+    { store: createMemoryStore(), encryption: createKeyEncryption(randomBytes(32)), clock, log: pino({ level: 'silent' }) },
   );
   t.throws(() => createJwtSigner({ keys, clock }).sign({}, { expiresInSeconds: 60 }), { code: 'ERR_KEYS_NOT_LOADED' });
 });
