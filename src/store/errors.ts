@@ -38,6 +38,7 @@ export class StoreError extends Error {
   }
 }
 
+/** A type guard, for boundary code that maps store failures to HTTP answers. */
 export function isStoreError(err: unknown): err is StoreError {
   return err instanceof StoreError;
 }

@@ -39,6 +39,7 @@ export function objectToJson(value: Readonly<Record<string, unknown>>, field: st
   return text;
 }
 
+/** Serialises an array-of-ids column. */
 export function idsToJson(ids: readonly string[], field: string): string {
   if (!Array.isArray(ids) || !ids.every((id) => typeof id === 'string')) {
     throw new StoreError('ERR_STORE_INVALID', `${field} must be an array of strings`);
@@ -54,7 +55,8 @@ const parseIds = (text: string): string[] => JSON.parse(text) as string[];
 const parseNullableIds = (text: string | null): string[] | null => (text === null ? null : parseIds(text));
 
 // Records as table rows: snake_case columns, JSON text for arrays and objects, NULL for absent
-// values, times as integer milliseconds.
+// values, times as integer milliseconds. `*ToRow` validates and serialises; `*FromRow` parses and
+// returns a fresh, deeply frozen record.
 
 export interface MembershipRow {
   tenant_id: string;
@@ -279,6 +281,7 @@ export function patchApiToken(r: ApiTokenRecord, patch: ApiTokenPatch): ApiToken
   });
 }
 
+/** The second parameter of TokenStore#updateSigningKey. */
 export type SigningKeyPatch = { readonly retiredAt?: number | null; readonly removeAfter?: number | null };
 
 export function patchSigningKey(r: SigningKeyRecord, patch: SigningKeyPatch): SigningKeyRecord {
@@ -300,6 +303,7 @@ export const isActiveAccessToken = (r: AccessTokenRecord, now: number): boolean 
 export const isLiveRefreshToken = (r: RefreshTokenRecord, at: number): boolean =>
   r.usedAt === null && r.revokedAt === null && r.expiresAt > at;
 
+/** `maxLive` is a count of tokens: a positive integer. */
 export function assertMaxLive(maxLive: number): void {
   if (!Number.isSafeInteger(maxLive) || maxLive < 1) {
     throw new StoreError('ERR_STORE_INVALID', 'maxLive must be a positive integer');
@@ -314,6 +318,7 @@ export function assertRefreshTokenFamily(r: RefreshTokenRecord, family: RefreshF
   }
 }
 
+/** What to do with a presented refresh token; `rotate` is the only one that writes a successor. */
 export type RotationCheck = 'reused' | 'revoked' | 'expired' | 'rotate';
 
 /**

@@ -37,10 +37,11 @@ import {
   type MembershipRow,
   type RefreshFamilyRow,
   type RefreshTokenRow,
+  type SigningKeyPatch,
   type SigningKeyRow,
 } from './records.js';
 import { SQLITE_MIGRATIONS } from './sqlite-migrations.js';
-import type { ApiTokenPatch, OwnerKind, RefreshTokenRecord, RotateOutcome, TenantRecord, TokenStore } from './types.js';
+import type { ApiTokenPatch, RefreshTokenRecord, RotateOutcome, TenantRecord, TokenStore } from './types.js';
 
 export interface SqliteStoreOptions {
   /** A file path, or `:memory:` for a private in-process database. */
@@ -152,8 +153,6 @@ function applyMigrations(db: Database.Database): void {
     // One migration per transaction until none is pending.
   }
 }
-
-type TokenFilter = { readonly owner: OwnerKind; readonly tenantId: string; readonly userId?: string };
 
 /** Every statement and transaction of one store instance, prepared once the schema is current. */
 function prepare(db: Database.Database) {
@@ -318,7 +317,7 @@ function prepare(db: Database.Database) {
       return { outcome: 'rotated', previous: refreshTokenFromRow({ ...row, used_at: now }) };
     }),
     revokeRefreshFamily: db.transaction(revokeFamily),
-    updateSigningKey: db.transaction((kid: string, patch: { readonly retiredAt?: number | null; readonly removeAfter?: number | null }) => {
+    updateSigningKey: db.transaction((kid: string, patch: SigningKeyPatch) => {
       const row = s.getSigningKey.get(kid);
       if (row === undefined) return undefined;
       const updated = patchSigningKey(signingKeyFromRow(row), patch);
@@ -382,6 +381,7 @@ export function createSqliteStore(options: SqliteStoreOptions): TokenStore {
     },
 
     async putTenant(id, now) {
+      // An upsert with RETURNING always yields the row.
       return run((s) => tenantFromRow(s.putTenant.get(id, now)!));
     },
     async getTenant(id) {
@@ -421,7 +421,7 @@ export function createSqliteStore(options: SqliteStoreOptions): TokenStore {
         return row && apiTokenFromRow(row);
       });
     },
-    async listApiTokens(filter: TokenFilter) {
+    async listApiTokens(filter) {
       return run((s) => {
         const rows =
           filter.userId === undefined
@@ -446,7 +446,7 @@ export function createSqliteStore(options: SqliteStoreOptions): TokenStore {
         return row && accessTokenFromRow(row);
       });
     },
-    async listAccessTokens(filter: TokenFilter) {
+    async listAccessTokens(filter) {
       return run((s) => {
         const rows =
           filter.userId === undefined
