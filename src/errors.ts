@@ -32,6 +32,19 @@ export const ERRORS = {
   ERR_UPSTREAM_UNAVAILABLE: { status: 502, message: 'Upstream unavailable' },
   ERR_UPSTREAM_BUSY: { status: 503, message: 'Upstream busy' },
   ERR_UPSTREAM_TIMEOUT: { status: 504, message: 'Upstream timed out' },
+  // Token service (SPEC §4; RFC 6749 §5.2 names in comments).
+  ERR_TOKEN_INVALID_CLIENT: { status: 401, message: 'Invalid client credentials' }, // invalid_client
+  ERR_TOKEN_INVALID_GRANT: { status: 400, message: 'Invalid grant' }, // invalid_grant
+  ERR_TOKEN_INVALID_REQUEST: { status: 400, message: 'Invalid request' }, // invalid_request
+  ERR_TOKEN_UNSUPPORTED_GRANT: { status: 400, message: 'Unsupported grant type' }, // unsupported_grant_type
+  ERR_TOKEN_INVALID_SCOPE: { status: 400, message: 'Invalid scope' }, // invalid_scope
+  ERR_TOKEN_RATE_LIMITED: { status: 429, message: 'Too many requests' },
+  // Frontegg's exact wording, which its SDKs match on.
+  ERR_TOKEN_KIND_DISABLED: { status: 403, message: 'Api tokens are disabled' },
+  ERR_VENDOR_UNAUTHORIZED: { status: 401, message: 'Unauthorized' },
+  ERR_NOT_FOUND: { status: 404, message: 'Not found' },
+  ERR_VALIDATION: { status: 400, message: 'Invalid request body' },
+  ERR_DIRECTORY_UNKNOWN_ROLE: { status: 400, message: 'Unknown role' },
   // Process.
   ERR_SHUTTING_DOWN: { status: 503, message: 'Shutting down' },
   ERR_INTERNAL: { status: 500, message: 'Internal error' },
@@ -52,13 +65,26 @@ export class GatewayError extends Error {
   readonly code: ErrorCode;
   readonly statusCode: number;
   readonly detail: string | undefined;
+  /**
+   * Client-facing problem lines replacing the constant message (ERR_VALIDATION: which field is
+   * wrong and why). Built from our own words and field names only, never from input values.
+   */
+  readonly problems: readonly string[] | undefined;
+  /** Seconds for `Retry-After` (ERR_TOKEN_RATE_LIMITED). */
+  readonly retryAfterSeconds: number | undefined;
 
-  constructor(code: ErrorCode, detail?: string, options?: { cause?: unknown }) {
+  constructor(
+    code: ErrorCode,
+    detail?: string,
+    options?: { cause?: unknown; problems?: readonly string[]; retryAfterSeconds?: number },
+  ) {
     super(ERRORS[code].message, options);
     this.name = 'GatewayError';
     this.code = code;
     this.statusCode = ERRORS[code].status;
     this.detail = detail;
+    this.problems = options?.problems;
+    this.retryAfterSeconds = options?.retryAfterSeconds;
   }
 }
 
@@ -68,18 +94,17 @@ export function isGatewayError(err: unknown): err is GatewayError {
 
 /** Raised at start-up with every configuration problem at once, each with its path. */
 export class ConfigError extends GatewayError {
-  readonly problems: readonly string[];
+  declare readonly problems: readonly string[];
 
   constructor(problems: readonly string[]) {
-    super('ERR_CONFIG_INVALID', problems.join('\n'));
+    super('ERR_CONFIG_INVALID', problems.join('\n'), { problems });
     this.name = 'ConfigError';
-    this.problems = problems;
   }
 }
 
 /** The JSON body sent to clients for an error: constant per code, never a stack trace. */
 export function errorBody(err: GatewayError): string {
-  return JSON.stringify({ errors: [err.message], code: err.code });
+  return JSON.stringify({ errors: err.problems ?? [err.message], code: err.code });
 }
 
 /**

@@ -406,6 +406,10 @@ export function createKeySource(
     const fileIssuer = issuer as CompiledIssuer & { jwks: CompiledJwksFile };
     return createFileKeySource({ issuer: fileIssuer, pollIntervalMs: options.pollIntervalMs, watch: options.watch }, deps);
   }
+  if (issuer.jwks.kind === 'own') {
+    // The token service's keys live in its key manager; the composition root builds that source.
+    throw new Error(`issuer ${issuer.name}: an in-process key source must be supplied by the caller`);
+  }
   const urlIssuer = issuer as CompiledIssuer & { jwks: CompiledJwksUrl };
   return createUrlKeySource({ issuer: urlIssuer, retryMs: options.retryMs, autoRefresh: options.autoRefresh }, deps);
 }

@@ -4,8 +4,17 @@ import { createAddressMatcher } from './cidr.js';
 import { DEFAULTS, IDENTITY_HEADER_KEYS } from './defaults.js';
 import { deepFreeze } from './freeze.js';
 import { parseOrigin } from './origin.js';
-import { TOKEN_TYPES, isJwksUrl, type Config, type IssuerConfig, type RouteConfig } from './schema.js';
-import type { CompiledAuthRequirement, CompiledConfig, CompiledIdentityHeaders, CompiledIssuer, CompiledRoute } from './types.js';
+import { SIGNING_ALGORITHMS, TOKEN_TYPES, isJwksUrl, type Config, type DirectoryConfig, type IssuerConfig, type RouteConfig, type TokenServiceConfig } from './schema.js';
+import type {
+  CompiledAuthRequirement,
+  CompiledConfig,
+  CompiledDirectory,
+  CompiledIdentityHeaders,
+  CompiledIssuer,
+  CompiledRole,
+  CompiledRoute,
+  CompiledTokenService,
+} from './types.js';
 
 const SECOND_MS = 1000;
 
@@ -23,6 +32,10 @@ export function compileConfig(config: Config, baseDir: string): CompiledConfig {
   const admin = config.admin ?? {};
   const auth = config.auth ?? {};
   const upstream = config.upstream ?? {};
+  // Relative paths are relative to the config file, like the JWKS files: the same file works
+  // whatever directory the gateway is started from.
+  const dataDir = resolve(baseDir, config.dataDir ?? DEFAULTS.dataDir);
+  const tokenService = config.tokenService === undefined ? undefined : compileTokenService(config.tokenService);
   const compiled: CompiledConfig = {
     server: {
       host: server.host ?? DEFAULTS.server.host,
@@ -51,7 +64,17 @@ export function compileConfig(config: Config, baseDir: string): CompiledConfig {
         ttlSeconds: auth.negativeCache?.ttlSeconds ?? DEFAULTS.auth.negativeCache.ttlSeconds,
       },
     },
-    issuers: config.issuers.map((issuer) => compileIssuer(issuer, baseDir)),
+    dataDir,
+    store: {
+      driver: config.store?.driver ?? DEFAULTS.store.driver,
+      path: config.store?.path !== undefined ? resolve(baseDir, config.store.path) : resolve(dataDir, DEFAULTS.store.file),
+    },
+    tokenService,
+    directory: compileDirectory(config.directory),
+    issuers: [
+      ...(tokenService === undefined ? [] : [ownIssuer(tokenService)]),
+      ...(config.issuers ?? []).map((issuer) => compileIssuer(issuer, baseDir)),
+    ],
     identityHeaders: compileIdentityHeaders(config.identityHeaders),
     upstream: {
       connections: upstream.connections ?? DEFAULTS.upstream.connections,
@@ -63,6 +86,45 @@ export function compileConfig(config: Config, baseDir: string): CompiledConfig {
     routes: sortRoutes(config.routes.map(compileRoute)),
   };
   return deepFreeze(compiled);
+}
+
+function compileTokenService(ts: TokenServiceConfig): CompiledTokenService {
+  const d = DEFAULTS.tokenService;
+  return {
+    name: d.name,
+    issuer: ts.issuer,
+    audience: ts.audience,
+    algorithm: ts.algorithm ?? d.algorithm,
+    jwtTtlSeconds: ts.jwtTtlSeconds ?? d.jwtTtlSeconds,
+    publishKeysAheadSeconds: ts.publishKeysAheadSeconds ?? d.publishKeysAheadSeconds,
+    vendor: { clientId: ts.vendor.clientId, secret: ts.vendor.secret, tokenTtlSeconds: ts.vendor.tokenTtlSeconds ?? d.vendorTokenTtlSeconds },
+    secretKey: ts.secretKey,
+    keyEncryptionKey: ts.keyEncryptionKey,
+    accessTokens: { enabled: ts.accessTokens?.enabled ?? true },
+    apiTokens: { enabled: ts.apiTokens?.enabled ?? true },
+    refreshTokens: {
+      enabled: ts.refreshTokens?.enabled ?? d.refreshTokens.enabled,
+      ttlSeconds: ts.refreshTokens?.ttlSeconds ?? d.refreshTokens.ttlSeconds,
+      maxPerCredential: ts.refreshTokens?.maxPerCredential ?? d.refreshTokens.maxPerCredential,
+    },
+    rateLimit: {
+      perClientPerMinute: ts.rateLimit?.perClientPerMinute ?? d.rateLimit.perClientPerMinute,
+      perPeerPerMinute: ts.rateLimit?.perPeerPerMinute ?? d.rateLimit.perPeerPerMinute,
+    },
+  };
+}
+
+/** The token service as an issuer the proxy trusts, through its keys in-process. */
+function ownIssuer(ts: CompiledTokenService): CompiledIssuer {
+  // Every algorithm the service can sign with: while an algorithm change rotates keys, the JWKS
+  // holds keys of both, and each key stays pinned to its own `alg` by the verifier.
+  return { name: ts.name, issuer: ts.issuer, audiences: [ts.audience], algorithms: [...SIGNING_ALGORITHMS], jwks: { kind: 'own' } };
+}
+
+function compileDirectory(directory: DirectoryConfig | undefined): CompiledDirectory {
+  const roles = new Map<string, CompiledRole>();
+  for (const role of directory?.roles ?? []) roles.set(role.id, { id: role.id, key: role.key, permissions: [...(role.permissions ?? [])] });
+  return { roles, defaultRoleIds: [...(directory?.defaultRoleIds ?? [])] };
 }
 
 function compileIssuer(issuer: IssuerConfig, baseDir: string): CompiledIssuer {

@@ -47,6 +47,17 @@ export const DEFAULTS = deepFreeze({
       subject: 'x-auth-subject',
     },
   },
+  dataDir: './data',
+  store: { driver: 'sqlite', file: 'm2m-gateway.db' },
+  tokenService: {
+    name: 'local',
+    algorithm: 'RS256',
+    jwtTtlSeconds: 3600,
+    publishKeysAheadSeconds: 0,
+    vendorTokenTtlSeconds: 3600,
+    refreshTokens: { enabled: true, ttlSeconds: 2_592_000, maxPerCredential: 100 },
+    rateLimit: { perClientPerMinute: 60, perPeerPerMinute: 600 },
+  },
   upstream: {
     connections: 128,
     connectTimeoutMs: 5000,

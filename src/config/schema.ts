@@ -89,6 +89,63 @@ const Route = Closed({
   ),
 });
 
+/** Algorithms the token service signs with (SPEC §3 "Signing"). */
+export const SIGNING_ALGORITHMS = ['RS256', 'ES256', 'EdDSA'] as const;
+
+const Store = Closed({
+  driver: Type.Optional(Type.Union([Type.Literal('sqlite'), Type.Literal('memory')], { description: 'sqlite (default) or memory (nothing survives a restart).' })),
+  path: Type.Optional(NonEmpty({ description: 'SQLite file (default data/m2m-gateway.db under dataDir).' })),
+});
+
+const TokenService = Closed(
+  {
+    issuer: NonEmpty({ description: 'The `iss` of issued tokens: the public base URL of the gateway.' }),
+    audience: NonEmpty({ description: 'The `aud` of issued tokens (Frontegg: the environment client id).' }),
+    algorithm: Type.Optional(Type.Union(SIGNING_ALGORITHMS.map((a) => Type.Literal(a)), { description: 'Signing algorithm (default RS256).' })),
+    jwtTtlSeconds: Type.Optional(Seconds('Lifetime of each JWT issued by an exchange or refresh (default 3600).')),
+    publishKeysAheadSeconds: Type.Optional(Type.Integer({ minimum: 0, maximum: 86_400, description: 'A rotated-in key is published this long before it signs (default 0).' })),
+    vendor: Closed(
+      {
+        clientId: NonEmpty({ description: 'Environment client id for POST /auth/vendor.' }),
+        secret: Type.String({ minLength: 32, description: 'Environment secret (at least 32 characters); use ${ENV}.' }),
+        tokenTtlSeconds: Type.Optional(Seconds('Lifetime of vendor tokens (default 3600).')),
+      },
+      { description: 'Environment (vendor) credentials: they authenticate the management routes.' },
+    ),
+    secretKey: Type.Optional(Type.String({ minLength: 32, description: 'Server key for the keyed hashes of secrets and refresh tokens (default: generated into dataDir).' })),
+    keyEncryptionKey: Type.Optional(Type.String({ minLength: 1, description: '32 bytes, base64 or hex, sealing the private signing keys (default: generated into dataDir).' })),
+    accessTokens: Type.Optional(Closed({ enabled: Type.Optional(Type.Boolean()) })),
+    apiTokens: Type.Optional(Closed({ enabled: Type.Optional(Type.Boolean()) })),
+    refreshTokens: Type.Optional(
+      Closed({
+        enabled: Type.Optional(Type.Boolean({ description: 'Return refresh tokens from exchanges (Frontegg compatibility; default true).' })),
+        ttlSeconds: Type.Optional(Seconds('Refresh-token lifetime (default 2592000, 30 days).', 31_536_000)),
+        maxPerCredential: Type.Optional(Type.Integer({ minimum: 1, maximum: 1000, description: 'Live refresh tokens per credential; the oldest goes first (default 100).' })),
+      }),
+    ),
+    rateLimit: Type.Optional(
+      Closed({
+        perClientPerMinute: Type.Optional(Type.Integer({ minimum: 1, maximum: 1_000_000, description: 'Exchange attempts per clientId per minute (default 60).' })),
+        perPeerPerMinute: Type.Optional(Type.Integer({ minimum: 1, maximum: 1_000_000, description: 'Exchange attempts per peer address per minute (default 600).' })),
+      }),
+    ),
+  },
+  { description: 'The built-in issuer: Frontegg-compatible credentials, exchange and refresh. The proxy trusts it in-process.' },
+);
+
+const Directory = Closed({
+  roles: Type.Optional(
+    Type.Array(
+      Closed({
+        id: NonEmpty(),
+        key: NonEmpty({ description: 'The role key carried in tokens.' }),
+        permissions: Type.Optional(Type.Array(NonEmpty(), { description: 'A trailing `*` grants by prefix.' })),
+      }),
+    ),
+  ),
+  defaultRoleIds: Type.Optional(Type.Array(NonEmpty(), { description: 'Roles of a membership created implicitly by a user token.' })),
+});
+
 export const ConfigSchema = Closed(
   {
     server: Type.Optional(
@@ -128,7 +185,11 @@ export const ConfigSchema = Closed(
         ),
       }),
     ),
-    issuers: Type.Array(Issuer, { minItems: 1 }),
+    dataDir: Type.Optional(NonEmpty({ description: 'Where the SQLite file and generated keys live (default ./data).' })),
+    store: Type.Optional(Store),
+    tokenService: Type.Optional(TokenService),
+    directory: Type.Optional(Directory),
+    issuers: Type.Optional(Type.Array(Issuer, { minItems: 1, description: 'External issuers to trust, besides the token service.' })),
     identityHeaders: Type.Optional(
       Closed({
         prefix: Type.Optional(Type.String({ pattern: '^[a-z0-9-]{2,32}$', description: 'Inbound headers with this prefix are always dropped (default x-auth-).' })),
@@ -166,6 +227,9 @@ export type RouteConfig = Static<typeof Route>;
 export type IssuerConfig = Static<typeof Issuer>;
 export type AuthRequirementConfig = Static<typeof AuthRequirement>;
 export type JwksConfig = IssuerConfig['jwks'];
+export type TokenServiceConfig = Static<typeof TokenService>;
+export type DirectoryConfig = Static<typeof Directory>;
+export type SigningAlgorithm = (typeof SIGNING_ALGORITHMS)[number];
 
 export function isJwksUrl(jwks: JwksConfig): jwks is Static<typeof JwksUrl> {
   return 'url' in jwks;

@@ -1,4 +1,4 @@
-import type { Algorithm, TokenType } from './schema.js';
+import type { Algorithm, SigningAlgorithm, TokenType } from './schema.js';
 
 /**
  * The runtime configuration: every default filled in, every value checked and normalised, every
@@ -28,6 +28,13 @@ export interface CompiledConfig {
     readonly cache: { readonly maxEntries: number; readonly maxTtlSeconds: number };
     readonly negativeCache: { readonly maxEntries: number; readonly ttlSeconds: number };
   };
+  /** Absolute directory of the SQLite file and generated keys. */
+  readonly dataDir: string;
+  readonly store: { readonly driver: 'sqlite' | 'memory'; /** Absolute. */ readonly path: string };
+  /** The built-in issuer; undefined when the gateway only trusts external issuers. */
+  readonly tokenService: CompiledTokenService | undefined;
+  readonly directory: CompiledDirectory;
+  /** External issuers, plus the token service's own issuer (jwks kind `own`) when enabled. */
   readonly issuers: readonly CompiledIssuer[];
   readonly identityHeaders: CompiledIdentityHeaders;
   readonly upstream: CompiledUpstreamDefaults;
@@ -40,7 +47,12 @@ export interface CompiledIssuer {
   readonly issuer: string;
   readonly audiences: readonly string[];
   readonly algorithms: readonly Algorithm[];
-  readonly jwks: CompiledJwksFile | CompiledJwksUrl;
+  readonly jwks: CompiledJwksFile | CompiledJwksUrl | CompiledJwksOwn;
+}
+
+/** The token service's own keys, read in-process (no HTTP round trip). */
+export interface CompiledJwksOwn {
+  readonly kind: 'own';
 }
 
 export interface CompiledJwksFile {
@@ -111,4 +123,34 @@ export interface CompiledRoute {
   readonly forwardCredentials: boolean;
   /** undefined when the route refuses WebSocket upgrades. */
   readonly websocket: { readonly allowedOrigins: ReadonlySet<string> } | undefined;
+}
+
+export interface CompiledTokenService {
+  /** The issuer name of the local issuer in `issuers` (logs, metrics, route.auth.issuers). */
+  readonly name: string;
+  readonly issuer: string;
+  readonly audience: string;
+  readonly algorithm: SigningAlgorithm;
+  readonly jwtTtlSeconds: number;
+  readonly publishKeysAheadSeconds: number;
+  readonly vendor: { readonly clientId: string; readonly secret: string; readonly tokenTtlSeconds: number };
+  /** From config/env, or undefined: generated into dataDir on first start. */
+  readonly secretKey: string | undefined;
+  readonly keyEncryptionKey: string | undefined;
+  readonly accessTokens: { readonly enabled: boolean };
+  readonly apiTokens: { readonly enabled: boolean };
+  readonly refreshTokens: { readonly enabled: boolean; readonly ttlSeconds: number; readonly maxPerCredential: number };
+  readonly rateLimit: { readonly perClientPerMinute: number; readonly perPeerPerMinute: number };
+}
+
+export interface CompiledRole {
+  readonly id: string;
+  readonly key: string;
+  readonly permissions: readonly string[];
+}
+
+export interface CompiledDirectory {
+  /** By role id. */
+  readonly roles: ReadonlyMap<string, CompiledRole>;
+  readonly defaultRoleIds: readonly string[];
 }

@@ -253,6 +253,9 @@ function semanticProblems(raw: unknown): Finding[] {
   const report: Report = (path, message, replacesSchema = false) => findings.push({ path, message, replacesSchema });
   checkFiniteNumbers(raw, [], report);
   const issuerNames = checkIssuers(listAt(raw, 'issuers'), report);
+  checkTokenService(raw, issuerNames, report);
+  checkDirectory(field(raw, 'directory'), report);
+  if (field(raw, 'tokenService') !== undefined) issuerNames.add(DEFAULTS.tokenService.name);
   checkRoutes(listAt(raw, 'routes'), issuerNames, report);
   checkServer(raw, report);
   checkIdentityHeaders(field(raw, 'identityHeaders'), report);
@@ -279,9 +282,43 @@ function checkFiniteNumbers(value: unknown, path: PathSegment[], report: Report)
 
 const ASYMMETRIC = 'only asymmetric algorithms (RS*, PS*, ES*, EdDSA) are allowed';
 
-function checkIssuers(issuers: readonly unknown[], report: Report): ReadonlySet<string> {
-  checkUnique(issuers, 'issuers', 'name', report);
-  checkUnique(issuers, 'issuers', 'issuer', report);
+/**
+ * A gateway with nothing to trust would refuse every credential; the local issuer's name is
+ * reserved, and its `iss` may not be shared with an external issuer (a token would then verify
+ * against a key of the wrong issuer; security case 17).
+ */
+function checkTokenService(raw: unknown, issuerNames: ReadonlySet<string>, report: Report): void {
+  const tokenService = field(raw, 'tokenService');
+  const issuers = listAt(raw, 'issuers');
+  if (isRecord(raw) && tokenService === undefined && field(raw, 'issuers') === undefined) {
+    report(['issuers'], 'configure at least one issuer, or the tokenService');
+  }
+  if (tokenService === undefined) return;
+  const local = DEFAULTS.tokenService.name;
+  if (issuerNames.has(local)) {
+    const i = issuers.findIndex((issuer) => field(issuer, 'name') === local);
+    report(['issuers', i, 'name'], `"${local}" is the name of the tokenService issuer; choose another`);
+  }
+  const iss = field(tokenService, 'issuer');
+  issuers.forEach((issuer, i) => {
+    if (typeof iss === 'string' && field(issuer, 'issuer') === iss) report(['issuers', i, 'issuer'], 'is the tokenService issuer too; an issuer is trusted once');
+  });
+}
+
+/** Role ids are the directory's keys; every referenced id must exist. */
+function checkDirectory(directory: unknown, report: Report): void {
+  const roles = listAt(directory, 'roles');
+  checkUnique(roles, ['directory', 'roles'], 'id', report);
+  checkUnique(roles, ['directory', 'roles'], 'key', report);
+  const ids = new Set(roles.map((role) => field(role, 'id')));
+  listAt(directory, 'defaultRoleIds').forEach((id, i) => {
+    if (typeof id === 'string' && !ids.has(id)) report(['directory', 'defaultRoleIds', i], `no role has the id ${JSON.stringify(id)}`);
+  });
+}
+
+function checkIssuers(issuers: readonly unknown[], report: Report): Set<string> {
+  checkUnique(issuers, ['issuers'], 'name', report);
+  checkUnique(issuers, ['issuers'], 'issuer', report);
   issuers.forEach((issuer, i) => {
     listAt(issuer, 'algorithms').forEach((alg, j) => {
       if (typeof alg !== 'string' || (ALGORITHMS as readonly string[]).includes(alg)) return;
@@ -338,7 +375,7 @@ function hostKey(host: string): string {
 }
 
 function checkRoutes(routes: readonly unknown[], issuerNames: ReadonlySet<string>, report: Report): void {
-  checkUnique(routes, 'routes', 'name', report);
+  checkUnique(routes, ['routes'], 'name', report);
   const claimed = new Map<string, number>();
   routes.forEach((route, i) => {
     const at = (...rest: PathSegment[]) => ['routes', i, ...rest];
@@ -482,14 +519,14 @@ function checkIdentityHeaders(identity: unknown, report: Report): void {
 }
 
 /** Reports every item whose `key` repeats an earlier item's, naming the earlier one. */
-function checkUnique(items: readonly unknown[], list: string, key: string, report: Report): void {
+function checkUnique(items: readonly unknown[], list: readonly PathSegment[], key: string, report: Report): void {
   const seen = new Map<string, number>();
   items.forEach((item, i) => {
     const value = field(item, key);
     if (typeof value !== 'string') return;
     const first = seen.get(value);
     if (first === undefined) seen.set(value, i);
-    else report([list, i, key], `${JSON.stringify(value)} is already the ${key} of ${list}[${first}]`);
+    else report([...list, i, key], `${JSON.stringify(value)} is already the ${key} of ${formatPath([...list, first])}`);
   });
 }
 

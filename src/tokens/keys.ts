@@ -6,9 +6,9 @@ import { GatewayError, isGatewayError } from '../errors.js';
 import type { SigningKeyRecord, TokenStore } from '../store/types.js';
 import type { KeyEncryption } from './key-encryption.js';
 
-/** The algorithms the token service signs with (SPEC §3: RS256 by default, ES256 and EdDSA selectable). */
-export const SIGNING_ALGORITHMS = ['RS256', 'ES256', 'EdDSA'] as const;
-export type SigningAlgorithm = (typeof SIGNING_ALGORITHMS)[number];
+import { SIGNING_ALGORITHMS, type SigningAlgorithm } from '../config/schema.js';
+
+export { SIGNING_ALGORITHMS, type SigningAlgorithm };
 
 /** A public signing key as published in the JWKS (RFC 7517 §4): public members, `kid`, `alg`, `use`. */
 // A type alias, not an interface, so it is assignable to the store's `Record<string, unknown>`.

@@ -11,5 +11,5 @@ t.test('the published schema is valid JSON describing a closed object', async (t
   const schema = JSON.parse(configJsonSchema()) as { type: string; additionalProperties: boolean; required: string[] };
   t.equal(schema.type, 'object');
   t.equal(schema.additionalProperties, false);
-  t.same(schema.required, ['issuers', 'routes']);
+  t.same(schema.required, ['routes']);
 });
