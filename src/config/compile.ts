@@ -2,7 +2,7 @@ import { resolve } from 'node:path';
 import { normalizeTarget } from '../proxy/target.js';
 import { createAddressMatcher } from './cidr.js';
 import { DEFAULTS, IDENTITY_HEADER_KEYS } from './defaults.js';
-import { deepFreeze } from './freeze.js';
+import { deepFreeze } from '../freeze.js';
 import { parseOrigin } from './origin.js';
 import { SIGNING_ALGORITHMS, TOKEN_TYPES, isJwksUrl, type Config, type DirectoryConfig, type IssuerConfig, type RouteConfig, type TokenServiceConfig } from './schema.js';
 import type {

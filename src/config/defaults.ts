@@ -1,4 +1,4 @@
-import { deepFreeze } from './freeze.js';
+import { deepFreeze } from '../freeze.js';
 
 /**
  * The value of every optional setting, in the YAML's units. `compileConfig` fills them in;

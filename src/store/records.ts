@@ -3,6 +3,7 @@
  * not drift between drivers (refresh rotation, liveness, patches). SQLite expresses the same
  * predicates in SQL; the contract suite proves both agree.
  */
+import { deepFreeze } from '../freeze.js';
 import { StoreError } from './errors.js';
 import type {
   AccessTokenRecord,
@@ -15,14 +16,6 @@ import type {
   TenantRecord,
 } from './types.js';
 
-/** Freezes a JSON-shaped value and everything inside it, so a caller cannot edit stored state. */
-export function deepFreeze<T>(value: T): T {
-  if (value !== null && typeof value === 'object') {
-    Object.freeze(value);
-    for (const inner of Object.values(value)) deepFreeze(inner);
-  }
-  return value;
-}
 
 /**
  * Serialises an object column. Both drivers go through JSON, so the memory driver keeps exactly

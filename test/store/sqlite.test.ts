@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import t from 'tap';
 import { createSqliteStore } from '../../src/store/sqlite.js';
-import { storeContract } from './contract.js';
+import { storeContract } from '../helpers/store-contract.js';
 
 storeContract(t, 'sqlite :memory:', async () => {
   const store = createSqliteStore({ path: ':memory:' });

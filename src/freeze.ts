@@ -15,7 +15,7 @@ export function deepFreeze<T>(value: T): T {
 }
 
 function refuse(): never {
-  throw new TypeError('The compiled configuration is read-only');
+  throw new TypeError('This set is read-only');
 }
 
 function sealSet(set: Set<unknown>): void {
