@@ -123,6 +123,10 @@ export async function loadKeyEncryptionKey(
     /** Where `value` came from, for the error message (default `M2M_KEY_ENCRYPTION_KEY`). */
     valueSource?: string;
     dataDir: string;
+    /** The generated file's name inside `dataDir` (default `key-encryption.key`); other 32-byte keys reuse this loader. */
+    fileName?: string;
+    /** The warning logged when the file is generated (default: the key-encryption key's). */
+    generatedWarning?: string;
   },
   deps: { log: Logger },
 ): Promise<Buffer> {
@@ -131,7 +135,7 @@ export async function loadKeyEncryptionKey(
   if (options.value !== undefined) {
     return decodeKeyEncryptionKey(options.value, options.valueSource ?? 'M2M_KEY_ENCRYPTION_KEY');
   }
-  const file = join(options.dataDir, KEY_ENCRYPTION_KEY_FILE);
+  const file = join(options.dataDir, options.fileName ?? KEY_ENCRYPTION_KEY_FILE);
   const existing = await readKeyFile(file, deps.log);
   if (existing !== undefined) return existing;
 
@@ -154,8 +158,9 @@ export async function loadKeyEncryptionKey(
   }
   deps.log.warn(
     { file },
-    'generated a key-encryption key: it protects the signing keys in the store and must be backed up with the store ' +
-      '(losing it loses the keys); set M2M_KEY_ENCRYPTION_KEY or mount the file to manage it yourself',
+    options.generatedWarning ??
+      'generated a key-encryption key: it protects the signing keys in the store and must be backed up with the store ' +
+        '(losing it loses the keys); set M2M_KEY_ENCRYPTION_KEY or mount the file to manage it yourself',
   );
   return key;
 }
