@@ -26,6 +26,8 @@ export interface Identity {
   readonly permissions: readonly string[];
   /** `exp` in milliseconds, or undefined for an access token that never expires. */
   readonly expiresAtMs: number | undefined;
+  /** The `sid` claim: the refresh family of a client-credentials JWT of the token service (revocation, RFC 9700 §4.14.2). */
+  readonly sessionId?: string;
 }
 
 /** The header kind each token type must arrive in (SPEC §3; Frontegg SDK behaviour). */

@@ -211,6 +211,9 @@ export function buildIdentity(payload: Record<string, unknown>, key: PreparedKey
     roles: stringList(payload, 'roles'),
     permissions: stringList(payload, 'permissions'),
     expiresAtMs: exp === undefined ? undefined : exp * 1000,
+    // Only when usable, so identities of tokens without `sid` keep their exact shape and another
+    // issuer's odd `sid` changes nothing; the token service refuses its own JWTs without one.
+    ...(typeof own(payload, 'sid') === 'string' && IDENTITY_STRING.test(own(payload, 'sid') as string) ? { sessionId: own(payload, 'sid') as string } : {}),
   });
 }
 

@@ -101,9 +101,9 @@ export interface TokenService {
    * The proxy's liveness check for an identity the verifier accepted (SPEC §3, §5): the access
    * token or the client-credentials credential (and its refresh family) must be alive, the user
    * still a member of the tenant; returns the identity with the *current* roles and permissions.
-   * Throws ERR_AUTH_REVOKED otherwise.
+   * Throws ERR_AUTH_REVOKED otherwise. `claims.sid` defaults to `identity.sessionId` (the `sid` claim).
    */
-  checkLive(identity: Identity, claims: { readonly sid?: string }): Promise<Identity>;
+  checkLive(identity: Identity, claims?: { readonly sid?: string }): Promise<Identity>;
 }
 
 export interface Directory {

@@ -1,0 +1,319 @@
+import { createLocalJWKSet, jwtVerify, type JSONWebKeySet } from 'jose';
+import t from 'tap';
+import type { Identity } from '../../../src/auth/identity.js';
+import type { TokenStore } from '../../../src/store/types.js';
+import { AUDIENCE, createTokenHarness, ISSUER, PEER, STORE_KINDS, type TokenHarness } from '../../helpers/token-service.js';
+
+const T1 = { tenantId: 'tenant-1' };
+const U1 = { tenantId: 'tenant-1', userId: 'user-1' };
+
+async function claimsOf(h: TokenHarness, jwt: string) {
+  const { payload, protectedHeader } = await jwtVerify(jwt, createLocalJWKSet(h.keys.jwks() as JSONWebKeySet), {
+    issuer: ISSUER,
+    audience: AUDIENCE,
+    currentDate: new Date(h.clock.now()),
+  });
+  return { payload, protectedHeader };
+}
+
+/** The identity the proxy's verifier would build from one of our JWTs. */
+function identityOf(payload: Record<string, unknown>): Identity {
+  const type = payload.type as Identity['tokenType'];
+  const bearer = type === 'userApiToken' || type === 'tenantApiToken';
+  return {
+    tokenType: type,
+    issuer: 'local',
+    subject: payload.sub as string,
+    tokenId: bearer ? (payload.jti as string) : (payload.sub as string),
+    userId: payload.userId as string | undefined,
+    tenantId: payload.tenantId as string,
+    roles: payload.roles as string[],
+    permissions: payload.permissions as string[],
+    expiresAtMs: typeof payload.exp === 'number' ? payload.exp * 1000 : undefined,
+    ...(typeof payload.sid === 'string' ? { sessionId: payload.sid } : {}),
+  };
+}
+
+for (const kind of STORE_KINDS) {
+  t.test(`${kind} store`, async (t) => {
+    t.test('user api token: created with a membership, exchanged for a JWT with the spec claims', async (t) => {
+      const h = await createTokenHarness(kind);
+      t.teardown(h.close);
+      const created = await h.service.createUserApiToken(U1, { description: 'ci', metadata: { user: 'svc' }, expiresInMinutes: 60 });
+      t.match(created.record, { owner: 'user', tenantId: 'tenant-1', userId: 'user-1', createdByUserId: 'user-1', description: 'ci', metadata: { user: 'svc' }, roleIds: null });
+      t.equal(created.record.expiresAt, h.clock.now() + 3_600_000, 'expiresInMinutes → expiresAt');
+      t.not(created.record.secretHash, created.secret, 'stored hashed');
+      t.same((await h.directory.getMembership('tenant-1', 'user-1'))?.roleIds, ['r-viewer'], 'membership created with default roles (SPEC §4.4)');
+
+      const issued = await h.service.exchange({ clientId: created.record.clientId, secret: created.secret }, { peer: PEER });
+      t.equal(issued.expiresInSeconds, 600);
+      t.type(issued.refreshToken, 'string');
+      const { payload, protectedHeader } = await claimsOf(h, issued.accessToken);
+      t.same(protectedHeader, { alg: 'ES256', typ: 'JWT', kid: h.keys.current().kid });
+      const iat = Math.floor(h.clock.now() / 1000);
+      t.same(payload, {
+        iss: ISSUER,
+        aud: AUDIENCE,
+        sub: created.record.clientId,
+        type: 'userApiToken',
+        tenantId: 'tenant-1',
+        userId: 'user-1',
+        createdByUserId: 'user-1',
+        metadata: { user: 'svc' },
+        roles: ['viewer'],
+        permissions: ['reports.read'],
+        sid: payload.sid,
+        iat,
+        exp: iat + 600,
+        jti: payload.jti,
+      });
+      t.equal(issued.expiresAt, (iat + 600) * 1000);
+
+      // A role change applies from the next JWT, and at once through checkLive.
+      const live = await h.service.checkLive(identityOf(payload));
+      t.same(live.roles, ['viewer']);
+      await h.directory.putMembership('tenant-1', 'user-1', ['r-admin']);
+      t.same((await h.service.checkLive(identityOf(payload))).roles, ['admin'], 'current roles, cache evicted by the directory write');
+      const next = await h.service.refresh({ refreshToken: issued.refreshToken! }, { peer: PEER });
+      const refreshed = await claimsOf(h, next.accessToken);
+      t.same(refreshed.payload.roles, ['admin']);
+      t.equal(refreshed.payload.sid, payload.sid, 'same family');
+    });
+
+    t.test('tenant api tokens: roleIds win over permissionIds; create, list, update, delete', async (t) => {
+      const h = await createTokenHarness(kind);
+      t.teardown(h.close);
+      const cases = [
+        { name: 'roleIds win', input: { roleIds: ['r-billing'], permissionIds: ['x'] }, roleIds: ['r-billing'], permissionIds: null, roles: ['billing'], permissions: ['billing.write'] },
+        { name: 'permissionIds alone', input: { permissionIds: ['x.read'] }, roleIds: null, permissionIds: ['x.read'], roles: [], permissions: ['x.read'] },
+        { name: 'nothing', input: {}, roleIds: null, permissionIds: null, roles: [], permissions: [] },
+      ];
+      for (const c of cases) {
+        const created = await h.service.createTenantApiToken(T1, { ...c.input, createdByUserId: 'admin-7' });
+        t.match(created.record, { owner: 'tenant', tenantId: 'tenant-1', userId: null, createdByUserId: 'admin-7', roleIds: c.roleIds, permissionIds: c.permissionIds, expiresAt: null }, c.name);
+        const { payload } = await claimsOf(h, (await h.service.exchange({ clientId: created.record.clientId, secret: created.secret }, { peer: PEER })).accessToken);
+        t.match(payload, { type: 'tenantApiToken', tenantId: 'tenant-1', createdByUserId: 'admin-7', metadata: {}, roles: c.roles, permissions: c.permissions }, `${c.name}: claims`);
+        t.notOk('userId' in payload, `${c.name}: no userId`);
+      }
+      await t.rejects(h.service.createTenantApiToken(T1, { roleIds: ['nope'] }), { code: 'ERR_DIRECTORY_UNKNOWN_ROLE', problems: ['roleIds[0]: unknown role "nope"'] });
+
+      const list = await h.service.listApiTokens('tenant', T1);
+      t.equal(list.length, 3);
+      t.ok(list.every((r, i) => i === 0 || r.createdAt <= list[i - 1]!.createdAt), 'newest first');
+      t.notOk(JSON.stringify(list).includes('"secret"'), 'no secrets');
+
+      const target = list[0]!;
+      const updated = await h.service.updateTenantApiToken(T1, target.clientId, { description: 'new', roleIds: ['r-admin'] });
+      t.match(updated, { description: 'new', roleIds: ['r-admin'], permissionIds: null });
+      await t.rejects(h.service.updateTenantApiToken({ tenantId: 'tenant-2' }, target.clientId, { description: 'x' }), { code: 'ERR_NOT_FOUND' });
+      await t.rejects(h.service.deleteApiToken('tenant', { tenantId: 'tenant-2' }, target.clientId), { code: 'ERR_NOT_FOUND' }, 'another tenant cannot delete it');
+      await t.rejects(h.service.deleteApiToken('user', T1, target.clientId), { code: 'ERR_NOT_FOUND' }, 'not through the user routes');
+      await h.service.deleteApiToken('tenant', T1, target.clientId);
+      t.equal((await h.service.listApiTokens('tenant', T1)).length, 2);
+      await t.rejects(h.service.deleteApiToken('tenant', T1, target.clientId), { code: 'ERR_NOT_FOUND' }, 'twice');
+    });
+
+    t.test('user tokens are scoped to their user', async (t) => {
+      const h = await createTokenHarness(kind);
+      t.teardown(h.close);
+      const mine = await h.service.createUserApiToken(U1, {});
+      await h.service.createUserApiToken({ tenantId: 'tenant-1', userId: 'user-2' }, {});
+      t.same((await h.service.listApiTokens('user', U1)).map((r) => r.clientId), [mine.record.clientId]);
+      await t.rejects(h.service.deleteApiToken('user', { tenantId: 'tenant-1', userId: 'user-2' }, mine.record.clientId), { code: 'ERR_NOT_FOUND' });
+      t.ok(await h.store.getApiToken(mine.record.clientId).then((r) => r?.revokedAt === null), 'not deleted');
+    });
+
+    t.test('access tokens: JWT claims, exp, list, info, active ids, delete', async (t) => {
+      const h = await createTokenHarness(kind);
+      t.teardown(h.close);
+      const user = await h.service.createUserAccessToken(U1, { description: 'cli', expiresInMinutes: 30 });
+      const tenant = await h.service.createTenantAccessToken(T1, { roleIds: ['r-admin'] });
+      const iat = Math.floor(h.clock.now() / 1000);
+      const u = (await claimsOf(h, user.jwt)).payload;
+      t.same(u, { iss: ISSUER, aud: AUDIENCE, sub: user.record.id, type: 'userAccessToken', tenantId: 'tenant-1', userId: 'user-1', roles: ['viewer'], permissions: ['reports.read'], iat, exp: iat + 1800, jti: u.jti });
+      t.equal(user.record.expiresAt, (iat + 1800) * 1000, 'record expiry = exp');
+      const n = (await claimsOf(h, tenant.jwt)).payload;
+      t.notOk('exp' in n, 'no expiresInMinutes → no exp');
+      t.match(n, { type: 'tenantAccessToken', roles: ['admin'], permissions: ['fe.secure.*', 'reports.read'] });
+      t.notOk(JSON.stringify(await dumpAccessTokens(h.store)).includes(tenant.jwt.split('.')[2]!), 'the JWT is not stored');
+
+      t.same((await h.service.listAccessTokens('user', U1)).map((r) => r.id), [user.record.id]);
+      t.same((await h.service.listAccessTokens('tenant', T1)).map((r) => r.id), [tenant.record.id]);
+      t.same(await h.service.activeAccessTokenIds('tenant'), [tenant.record.id]);
+      t.same(await h.service.activeAccessTokenIds('user'), [user.record.id]);
+      t.same(await h.service.accessTokenInfo('user', user.record.id), {
+        id: user.record.id,
+        tenantId: 'tenant-1',
+        userId: 'user-1',
+        roles: ['viewer'],
+        permissions: ['reports.read'],
+        expires: new Date(user.record.expiresAt!).toISOString(),
+      });
+      t.same(await h.service.accessTokenInfo('tenant', tenant.record.id), { id: tenant.record.id, tenantId: 'tenant-1', roles: ['admin'], permissions: ['fe.secure.*', 'reports.read'] });
+      t.equal(await h.service.accessTokenInfo('user', tenant.record.id), undefined, 'wrong owner kind');
+
+      t.same((await h.service.checkLive(identityOf(u))).roles, ['viewer']);
+      await h.directory.deleteMembership('tenant-1', 'user-1');
+      await t.rejects(h.service.checkLive(identityOf(u)), { code: 'ERR_AUTH_REVOKED' }, 'membership gone');
+      t.same(await h.service.activeAccessTokenIds('user'), [], 'not active without membership');
+      t.equal(await h.service.accessTokenInfo('user', user.record.id), undefined);
+
+      await t.rejects(h.service.deleteAccessToken('tenant', { tenantId: 'tenant-2' }, tenant.record.id), { code: 'ERR_NOT_FOUND' });
+      t.same((await h.service.checkLive(identityOf(n))).roles, ['admin'], 'cached');
+      await h.service.deleteAccessToken('tenant', T1, tenant.record.id);
+      await t.rejects(h.service.checkLive(identityOf(n)), { code: 'ERR_AUTH_REVOKED' }, 'refused at once, although cached');
+      t.same(await h.service.activeAccessTokenIds('tenant'), []);
+
+      const short = await h.service.createTenantAccessToken(T1, { expiresInMinutes: 1 });
+      const s = (await claimsOf(h, short.jwt)).payload;
+      await h.service.checkLive(identityOf(s));
+      h.clock.advance(60_000);
+      await t.rejects(h.service.checkLive(identityOf(s)), { code: 'ERR_AUTH_REVOKED' }, 'expired, although cached');
+    });
+
+    t.test('expiresInMinutes and other inputs are validated', async (t) => {
+      const h = await createTokenHarness(kind);
+      t.teardown(h.close);
+      for (const expiresInMinutes of [0, -5, 1.5, 10 * 365 * 24 * 60 + 1, '60' as unknown as number]) {
+        await t.rejects(h.service.createTenantApiToken(T1, { expiresInMinutes }), { code: 'ERR_VALIDATION' }, `expiresInMinutes ${String(expiresInMinutes)}`);
+        await t.rejects(h.service.createUserAccessToken(U1, { expiresInMinutes }), { code: 'ERR_VALIDATION' });
+      }
+      await t.rejects(h.service.createTenantApiToken(T1, { metadata: [] as unknown as Record<string, unknown> }), { code: 'ERR_VALIDATION' });
+      await t.rejects(h.service.createTenantApiToken(T1, { metadata: { big: 'x'.repeat(5000) } }), { code: 'ERR_VALIDATION' });
+      await t.rejects(h.service.createUserApiToken({ tenantId: 'tenant-1', userId: 'bad\r\nid' }, {}), { code: 'ERR_VALIDATION' });
+      await t.rejects(h.service.createTenantAccessToken(T1, { roleIds: ['r-nope'] }), { code: 'ERR_DIRECTORY_UNKNOWN_ROLE' });
+    });
+
+    t.test('disabled kinds can be neither created, listed nor used', async (t) => {
+      const h = await createTokenHarness(kind, { accessTokens: { enabled: false }, apiTokens: { enabled: false } });
+      t.teardown(h.close);
+      const refusals: Array<[string, () => Promise<unknown>]> = [
+        ['create user api token', () => h.service.createUserApiToken(U1, {})],
+        ['create tenant api token', () => h.service.createTenantApiToken(T1, {})],
+        ['list api tokens', () => h.service.listApiTokens('tenant', T1)],
+        ['update api token', () => h.service.updateTenantApiToken(T1, 'x', {})],
+        ['exchange', () => h.service.exchange({ clientId: 'x', secret: 'y' }, { peer: PEER })],
+        ['refresh', () => h.service.refresh({ refreshToken: 'x' }, { peer: PEER })],
+        ['create user access token', () => h.service.createUserAccessToken(U1, {})],
+        ['create tenant access token', () => h.service.createTenantAccessToken(T1, {})],
+        ['list access tokens', () => h.service.listAccessTokens('user', U1)],
+      ];
+      for (const [name, call] of refusals) await t.rejects(call(), { code: 'ERR_TOKEN_KIND_DISABLED' }, name);
+      t.same(await h.service.activeAccessTokenIds('tenant'), []);
+    });
+
+    t.test('tokens minted before a kind was disabled are refused by checkLive', async (t) => {
+      const on = await createTokenHarness(kind);
+      t.teardown(on.close);
+      const token = await on.service.createTenantAccessToken(T1, {});
+      const identity = identityOf((await claimsOf(on, token.jwt)).payload);
+      const { createTokenService } = await import('../../../src/tokens/service.js');
+      const { createRateLimiter } = await import('../../../src/tokens/rate-limit.js');
+      const off = createTokenService(
+        { ...on.config, accessTokens: { enabled: false } },
+        { ...on, rateLimiter: createRateLimiter(on.config.rateLimit, on), log: on.sink && (await import('pino')).pino({ level: 'silent' }) },
+      );
+      await t.rejects(off.checkLive(identity), { code: 'ERR_AUTH_REVOKED' });
+    });
+
+    t.test('refresh tokens switched off: none issued, none accepted', async (t) => {
+      const h = await createTokenHarness(kind, { refreshTokens: { enabled: false, ttlSeconds: 60, maxPerCredential: 100 } });
+      t.teardown(h.close);
+      const created = await h.service.createTenantApiToken(T1, {});
+      const issued = await h.service.exchange({ clientId: created.record.clientId, secret: created.secret }, { peer: PEER });
+      t.equal(issued.refreshToken, undefined);
+      await h.service.checkLive(identityOf((await claimsOf(h, issued.accessToken)).payload));
+      await t.rejects(h.service.refresh({ refreshToken: 'anything' }, { peer: PEER }), { code: 'ERR_TOKEN_INVALID_GRANT' });
+    });
+
+    t.test('a JWT never outlives its credential', async (t) => {
+      const h = await createTokenHarness(kind);
+      t.teardown(h.close);
+      const created = await h.service.createTenantApiToken(T1, { expiresInMinutes: 2 });
+      h.clock.advance(110_000);
+      const issued = await h.service.exchange({ clientId: created.record.clientId, secret: created.secret }, { peer: PEER });
+      t.ok(issued.expiresAt <= created.record.expiresAt!, 'exp capped at the credential expiry');
+      h.clock.advance(10_000);
+      await t.rejects(h.service.exchange({ clientId: created.record.clientId, secret: created.secret }, { peer: PEER }), { code: 'ERR_TOKEN_INVALID_CLIENT' }, 'expired credential');
+      await t.rejects(h.service.refresh({ refreshToken: issued.refreshToken! }, { peer: PEER }), { code: 'ERR_TOKEN_INVALID_GRANT' }, 'no refresh either');
+    });
+
+    t.test('checkLive: foreign issuers pass through; our API-token JWTs need their family', async (t) => {
+      const h = await createTokenHarness(kind);
+      t.teardown(h.close);
+      const created = await h.service.createTenantApiToken(T1, { roleIds: ['r-viewer'] });
+      const issued = await h.service.exchange({ clientId: created.record.clientId, secret: created.secret }, { peer: PEER });
+      const identity = identityOf((await claimsOf(h, issued.accessToken)).payload);
+      const foreign = { ...identity, issuer: 'frontegg' };
+      t.equal(await h.service.checkLive(foreign), foreign);
+      const { sessionId, ...withoutSid } = identity;
+      t.type(sessionId, 'string');
+      await t.rejects(h.service.checkLive(withoutSid), { code: 'ERR_AUTH_REVOKED' }, 'no sid');
+      await t.rejects(h.service.checkLive(identity, { sid: 'another-family' }), { code: 'ERR_AUTH_REVOKED' }, 'unknown family');
+      await t.rejects(h.service.checkLive({ ...identity, tenantId: 'tenant-2' }), { code: 'ERR_AUTH_REVOKED' }, 'claims disagree with the record');
+      const live = await h.service.checkLive({ ...identity, roles: ['forged'] });
+      t.same(live.roles, ['viewer'], 'current grants, not the claims');
+      t.ok(Object.isFrozen(live));
+    });
+
+    t.test('checkLive fails closed when the store fails, and is I/O-free when warm', async (t) => {
+      const h = await createTokenHarness(kind);
+      t.teardown(h.close);
+      const created = await h.service.createTenantAccessToken(T1, {});
+      const identity = identityOf((await claimsOf(h, created.jwt)).payload);
+      const original = h.store.getAccessToken;
+      let reads = 0;
+      h.store.getAccessToken = async (id) => {
+        reads++;
+        return original.call(h.store, id);
+      };
+      await h.service.checkLive(identity);
+      await h.service.checkLive(identity);
+      t.equal(reads, 1, 'the second answer came from the cache');
+      h.clock.advance(10_000);
+      await h.service.checkLive(identity);
+      t.equal(reads, 2, 'after 10 s it is read again');
+      h.service.invalidateAll();
+      h.store.getAccessToken = async () => {
+        throw new Error('store down');
+      };
+      await t.rejects(h.service.checkLive(identity), { message: 'store down' }, 'never allowed because the lookup failed');
+    });
+
+    t.test('introspection and revocation of JWTs', async (t) => {
+      const h = await createTokenHarness(kind);
+      t.teardown(h.close);
+      const created = await h.service.createTenantApiToken(T1, { roleIds: ['r-viewer'] });
+      const issued = await h.service.exchange({ clientId: created.record.clientId, secret: created.secret }, { peer: PEER });
+      const { payload } = await claimsOf(h, issued.accessToken);
+      t.same(await h.service.introspect(issued.accessToken), {
+        active: true,
+        client_id: created.record.clientId,
+        sub: created.record.clientId,
+        exp: payload.exp,
+        iat: payload.iat,
+        token_type: 'access_token',
+        tenantId: 'tenant-1',
+        scope: 'reports.read',
+      });
+      t.match(await h.service.introspect(issued.refreshToken!), { active: true, client_id: created.record.clientId, token_type: 'refresh_token' });
+      const access = await h.service.createTenantAccessToken(T1, {});
+      t.match(await h.service.introspect(access.jwt), { active: true, sub: access.record.id });
+      for (const garbage of ['', 'garbage', 'a.b.c', issued.accessToken.slice(0, -2) + 'AA', created.secret]) {
+        t.same(await h.service.introspect(garbage), { active: false }, `inactive: ${garbage.length} chars`);
+      }
+      await h.service.revoke(issued.accessToken, 'someone-else');
+      t.match(await h.service.introspect(issued.accessToken), { active: true }, "another client's JWT is not revoked");
+      await h.service.revoke(issued.accessToken);
+      t.same(await h.service.introspect(issued.accessToken), { active: false }, 'revoking a JWT revokes its family');
+      t.same(await h.service.introspect(issued.refreshToken!), { active: false }, '… and its refresh token');
+      await h.service.revoke('unknown');
+      h.clock.advance(3_600_000);
+      t.same(await h.service.introspect(access.jwt), { active: true, client_id: access.record.id, sub: access.record.id, iat: Math.floor((h.clock.now() - 3_600_000) / 1000), token_type: 'access_token', tenantId: 'tenant-1' });
+    });
+  });
+}
+
+async function dumpAccessTokens(store: TokenStore) {
+  return Promise.all([store.listAccessTokens({ owner: 'tenant', tenantId: 'tenant-1' }), store.listAccessTokens({ owner: 'user', tenantId: 'tenant-1' })]);
+}
