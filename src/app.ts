@@ -2,16 +2,45 @@ import { randomUUID } from 'node:crypto';
 import type { Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { performance } from 'node:perf_hooks';
-import { createAuthenticator } from './auth/create-authenticator.js';
+import { mkdir } from 'node:fs/promises';
+import { dirname } from 'node:path';
+import { createAuthenticator, type GatewayAuthenticator } from './auth/create-authenticator.js';
+import type { Identity } from './auth/identity.js';
+import { createKeySource, type KeySource } from './auth/key-source.js';
 import type { Clock } from './clock.js';
-import type { CompiledConfig } from './config/types.js';
+import type { CompiledConfig, CompiledTokenService } from './config/types.js';
 import { createAdminServer } from './http/admin-server.js';
 import { createProxyServer } from './http/proxy-server.js';
+import { createTokenApi, isTokenApiPath, type TokenApi } from './http/token-api.js';
 import type { Logger } from './log.js';
 import { createMetrics, type Metrics } from './metrics.js';
 import { createDecider } from './proxy/create-decider.js';
+import type { Decide } from './proxy/decide.js';
 import { createForwarder } from './proxy/forward.js';
 import { createWebSocketTunnel } from './proxy/websocket.js';
+import { createMemoryStore } from './store/memory.js';
+import { createSqliteStore } from './store/sqlite.js';
+import type { TokenStore } from './store/types.js';
+import { createKeyEncryption, loadKeyEncryptionKey } from './tokens/key-encryption.js';
+import { createKeyManager, type KeyManager } from './tokens/keys.js';
+import { createOwnKeySource } from './tokens/own-key-source.js';
+import { createJwtSigner, type JwtSigner } from './tokens/signer.js';
+import type { Directory, TokenService } from './tokens/types.js';
+import { createVendorTokens } from './tokens/vendor.js';
+
+/** Everything the token service is built from, ready: keys initialised, store migrated. */
+export interface TokenServiceContext {
+  readonly config: CompiledConfig;
+  readonly tokenService: CompiledTokenService;
+  readonly store: TokenStore;
+  readonly keys: KeyManager;
+  readonly signer: JwtSigner;
+  readonly clock: Clock;
+  readonly log: Logger;
+}
+
+/** Builds the token service and directory over the prepared pieces (src/tokens/service.ts). */
+export type TokenServiceFactory = (context: TokenServiceContext) => Promise<{ tokenService: TokenService; directory: Directory }>;
 
 export interface AppDeps {
   readonly log: Logger;
@@ -19,6 +48,10 @@ export interface AppDeps {
   /** Process metrics (event loop, memory, fds) are on by default; tests with many apps turn them off. */
   readonly processMetrics?: boolean;
   readonly newId?: () => string;
+  /** With `config.tokenService`: builds the service and directory. */
+  readonly tokenServices?: TokenServiceFactory;
+  /** With `config.tokenService`: a store to use instead of the configured one (tests); closed with the app. */
+  readonly store?: TokenStore;
 }
 
 export interface App {
@@ -38,17 +71,21 @@ export interface App {
 export function createApp(config: CompiledConfig, deps: AppDeps): App {
   const { log, clock } = deps;
   const metrics = createMetrics({ processMetrics: deps.processMetrics });
-  const authenticator = createAuthenticator(config, { clock, metrics, log });
-  metrics.setKeySetAges(() => authenticator.keySetAges());
-  const decide = createDecider(config, { authenticator });
   const now = () => performance.now();
   const forwarder = createForwarder(config.upstream, { maxBodyBytes: config.server.maxBodyBytes }, { now });
   const tunnel = createWebSocketTunnel({ onError: (err) => log.warn({ err: err.message }, 'websocket tunnel error') });
   let draining = false;
   let listening = false;
+  // Built in start(): the token service's keys and store are read asynchronously, and the
+  // authenticator must trust the own issuer's keys from its first request.
+  let authenticator: GatewayAuthenticator | undefined;
+  let decider: Decide | undefined;
+  let tokenApi: TokenApi | undefined;
+  let store: TokenStore | undefined;
+  metrics.setKeySetAges(() => authenticator?.keySetAges() ?? []);
 
   const proxyServer = createProxyServer(config, {
-    decide,
+    decide: (facts) => decider!(facts),
     forwarder,
     tunnel,
     metrics,
@@ -56,11 +93,60 @@ export function createApp(config: CompiledConfig, deps: AppDeps): App {
     now,
     newId: deps.newId ?? randomUUID,
     draining: () => draining,
+    tokenApi:
+      config.tokenService === undefined
+        ? undefined
+        : { claims: isTokenApiPath, handle: (req, res) => tokenApi!.handle(req, res) },
   });
-  const ready = () => listening && !draining && authenticator.ready();
+  const ready = () => listening && !draining && authenticator?.ready() === true;
   const adminServer = createAdminServer({ metrics, log, ready });
 
+  /** SPEC §2 standalone: store, signing keys, own key source, vendor tokens, token service, routes. */
+  async function startTokenService(ts: CompiledTokenService): Promise<{ keySources: KeySource[]; liveness: (identity: Identity) => Promise<Identity> }> {
+    if (deps.tokenServices === undefined) throw new Error('tokenService is configured but no token service factory was given');
+    if (deps.store !== undefined) store = deps.store;
+    else if (config.store.driver === 'memory') store = createMemoryStore();
+    else {
+      await mkdir(dirname(config.store.path), { recursive: true, mode: 0o700 });
+      store = createSqliteStore({ path: config.store.path });
+    }
+    await store.migrate();
+    const kek = await loadKeyEncryptionKey({ value: ts.keyEncryptionKey, valueSource: 'tokenService.keyEncryptionKey', dataDir: config.dataDir }, { log });
+    const keys = createKeyManager(
+      {
+        algorithm: ts.algorithm,
+        // A retired key stays published as long as anything it signed can live: JWTs and vendor
+        // tokens. Access tokens have their own expiry, checked against the store by liveness.
+        tokenLifetimeSeconds: Math.max(ts.jwtTtlSeconds, ts.vendor.tokenTtlSeconds),
+        publishAheadSeconds: ts.publishKeysAheadSeconds,
+      },
+      { store, encryption: createKeyEncryption(kek), clock, log },
+    );
+    await keys.init();
+    const signer = createJwtSigner({ keys, clock });
+    const ownIssuer = config.issuers.find((issuer) => issuer.jwks.kind === 'own');
+    if (ownIssuer === undefined) throw new Error('tokenService without its own issuer');
+    const ownSource = createOwnKeySource(ownIssuer, { keys, clock, metrics, log });
+    const keySources = config.issuers.map((issuer) => (issuer === ownIssuer ? ownSource : createKeySource(issuer, { clock, metrics, log })));
+    const { tokenService, directory } = await deps.tokenServices({ config, tokenService: ts, store, keys, signer, clock, log });
+    const vendorTokens = createVendorTokens(ts, { signer, clock, keys: ownSource });
+    tokenApi = createTokenApi({ issuer: ts.issuer, refreshTokens: ts.refreshTokens, realm: config.auth.realm }, { tokenService, directory, vendorTokens, keys, log });
+    return {
+      keySources,
+      liveness: (identity) => tokenService.checkLive(identity, { sid: (identity as { readonly sessionId?: string }).sessionId }),
+    };
+  }
+
   async function start() {
+    const ts = config.tokenService;
+    if (ts === undefined) {
+      authenticator = createAuthenticator(config, { clock, metrics, log });
+      decider = createDecider(config, { authenticator });
+    } else {
+      const { keySources, liveness } = await startTokenService(ts);
+      authenticator = createAuthenticator(config, { clock, metrics, log, keySources });
+      decider = createDecider(config, { authenticator, liveness: { issuer: ts.name, check: liveness } });
+    }
     await authenticator.start();
     const proxy = await listen(proxyServer, config.server.port, config.server.host);
     const admin = await listen(adminServer, config.admin.port, config.admin.host);
@@ -87,7 +173,9 @@ export function createApp(config: CompiledConfig, deps: AppDeps): App {
     clearTimeout(timer);
     tunnel.close();
     await forwarder.close();
-    await authenticator.close();
+    await authenticator?.close();
+    // After the listeners: no request can reach the store any more.
+    await store?.close();
     await new Promise<void>((resolve) => {
       adminServer.close(() => resolve());
       adminServer.closeAllConnections();

@@ -9,6 +9,7 @@ import type { Decide, Decision, RequestFacts } from '../proxy/decide.js';
 import type { Forwarder } from '../proxy/forward.js';
 import type { WebSocketTunnel } from '../proxy/websocket.js';
 import { rawErrorResponse, sendError } from './respond.js';
+import type { TokenApi } from './token-api.js';
 
 export interface ProxyServerDeps {
   readonly decide: Decide;
@@ -22,6 +23,8 @@ export interface ProxyServerDeps {
   readonly newId: () => string;
   /** True once shutdown began: answers carry `Connection: close` so keep-alive clients move on. */
   readonly draining: () => boolean;
+  /** The token service's routes (SPEC §4), answered by the gateway itself before any proxy route. */
+  readonly tokenApi?: TokenApi;
 }
 
 /** nginx's code for "client closed the request before the response was complete". */
@@ -120,6 +123,15 @@ export function createProxyServer(config: CompiledConfig, deps: ProxyServerDeps)
     const requestId = requestIdOf(req);
     res.setHeader('x-request-id', requestId);
     if (deps.draining()) res.setHeader('connection', 'close');
+    if (deps.tokenApi?.claims(req.url ?? '/') === true) {
+      if (req.rawHeaders.length > 2 * MAX_HEADER_LINES) {
+        sendError(res, new GatewayError('ERR_REQUEST_HEADERS_TOO_LARGE'), auth.realm);
+      } else {
+        await deps.tokenApi.handle(req, res);
+      }
+      recordTokenApi(req, res, started, requestId);
+      return;
+    }
     const f = facts(req, requestId, false);
     const outcome = await decideSafely(f);
     const authMs = deps.now() - started;
@@ -171,6 +183,19 @@ export function createProxyServer(config: CompiledConfig, deps: ProxyServerDeps)
     }
     deps.tunnel.tunnel(req, socket, head, decision.route, decision.path, decision.headers);
     record(req, decision, undefined, 101, started, authMs, undefined, requestId, f.remoteAddress);
+  }
+
+  /** The token API's access line: no credential, no query, no body is ever logged (case 27). */
+  function recordTokenApi(req: IncomingMessage, res: ServerResponse, started: number, requestId: string): void {
+    const totalMs = deps.now() - started;
+    const status = res.statusCode;
+    deps.metrics.requests.inc({ route: 'token-api', method: methodLabel(req.method), status_class: statusClass(status) });
+    deps.metrics.requestDuration.observe({ route: 'token-api' }, totalMs / 1000);
+    const path = (req.url ?? '').split('?', 1)[0] ?? '';
+    deps.log.info(
+      { reqId: requestId, route: 'token-api', method: req.method, path: path.length > 512 ? `${path.slice(0, 512)}…` : path, status, peer: req.socket.remoteAddress, durationMs: round(totalMs) },
+      'access',
+    );
   }
 
   function record(

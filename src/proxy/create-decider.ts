@@ -28,10 +28,21 @@ export type DeciderConfig = Pick<CompiledConfig, 'routes' | 'identityHeaders' | 
  * Everything that depends only on the config (route index, header builder, origin sets) is
  * prepared here; a request allocates its headers object and its decision, little else.
  */
-export function createDecider(config: DeciderConfig, deps: { readonly authenticator: Authenticator }): Decide {
+export interface DeciderDeps {
+  readonly authenticator: Authenticator;
+  /**
+   * The token service's liveness check (SPEC §3, §5): for identities of the local issuer only,
+   * after the signature and claims are verified. Its result — current roles and permissions — is
+   * what is authorized and injected. A `GatewayError` denies (ERR_AUTH_REVOKED → 401); anything
+   * else is a broken store and becomes 503, never an allow.
+   */
+  readonly liveness?: { readonly issuer: string; readonly check: (identity: Identity) => Promise<Identity> };
+}
+
+export function createDecider(config: DeciderConfig, deps: DeciderDeps): Decide {
   const matchRoute = createRouteMatcher(config.routes);
   const identityHeaders = createIdentityHeaderBuilder(config.identityHeaders);
-  const { authenticator } = deps;
+  const { authenticator, liveness } = deps;
   const { isTrustedProxy } = config.server;
   const { maxTokenBytes } = config.auth;
   const identityNamespace = config.identityHeaders;
@@ -71,12 +82,13 @@ export function createDecider(config: DeciderConfig, deps: { readonly authentica
       if (credential.token.length > maxTokenBytes) throw new GatewayError('ERR_AUTH_TOO_LARGE');
       token = credential.token;
 
-      const identity = await authenticator.authenticate(credential);
-      tokenFingerprint = fingerprints.get(identity);
+      const verified = await authenticator.authenticate(credential);
+      tokenFingerprint = fingerprints.get(verified);
       if (tokenFingerprint === undefined) {
         tokenFingerprint = hashToken(token).fingerprint;
-        fingerprints.set(identity, tokenFingerprint);
+        fingerprints.set(verified, tokenFingerprint);
       }
+      const identity = liveness !== undefined && verified.issuer === liveness.issuer ? await checkLive(liveness.check, verified) : verified;
       const forbidden = authorize(route.auth, identity);
       if (forbidden !== undefined) throw forbidden;
 
@@ -90,6 +102,16 @@ export function createDecider(config: DeciderConfig, deps: { readonly authentica
       return deny(route, credentialKind, tokenFingerprint, err);
     }
   };
+}
+
+/** A deleted credential is refused at once (SPEC §3); a store that cannot answer fails closed with 503. */
+async function checkLive(check: (identity: Identity) => Promise<Identity>, identity: Identity): Promise<Identity> {
+  try {
+    return await check(identity);
+  } catch (err) {
+    if (isGatewayError(err)) throw err;
+    throw new GatewayError('ERR_AUTH_KEYS_UNAVAILABLE', 'liveness check failed', { cause: err });
+  }
 }
 
 /**

@@ -1,4 +1,4 @@
-import type { App } from '../../src/app.js';
+import type { App, TokenServiceFactory } from '../../src/app.js';
 import { createApp } from '../../src/app.js';
 import { systemClock, type Clock } from '../../src/clock.js';
 import { compileConfig } from '../../src/config/compile.js';
@@ -23,7 +23,10 @@ export interface TestGateway {
  * Starts a real gateway on port 0 (proxy and admin) from a config object in the YAML shape,
  * validated and compiled exactly as a file would be, with its log lines captured.
  */
-export async function startGateway(raw: Record<string, unknown>, options: { clock?: Clock; baseDir?: string } = {}): Promise<TestGateway> {
+export async function startGateway(
+  raw: Record<string, unknown>,
+  options: { clock?: Clock; baseDir?: string; tokenServices?: TokenServiceFactory } = {},
+): Promise<TestGateway> {
   const withPorts = {
     ...raw,
     server: { host: '127.0.0.1', ...(raw['server'] as object | undefined), port: 0 },
@@ -36,6 +39,7 @@ export async function startGateway(raw: Record<string, unknown>, options: { cloc
     log: createLogger({ level: 'info', destination: logs.stream }),
     clock: options.clock ?? systemClock,
     processMetrics: false,
+    tokenServices: options.tokenServices,
   });
   const { proxy, admin } = await app.start();
   return {

@@ -1,0 +1,81 @@
+import { randomBytes } from 'node:crypto';
+import type { TokenServiceFactory } from '../../src/app.js';
+import type { Clock } from '../../src/clock.js';
+import { startEchoUpstream, type EchoUpstream } from './echo-upstream.js';
+import { createFakeTokenService, type FakeTokenService } from './fake-token-service.js';
+import { startGateway, type TestGateway } from './gateway.js';
+
+export const TS_ISSUER = 'http://gateway.test';
+export const TS_AUDIENCE = 'env-client-id';
+export const VENDOR = { clientId: 'test-vendor', secret: 'vendor-secret-for-tests-only-0123456789' } as const;
+
+/** A gateway running the token service (memory store, port 0) in front of an echo upstream. */
+export interface TokenScenario {
+  readonly gateway: TestGateway;
+  readonly upstream: EchoUpstream;
+  /** The fake service, when the scenario runs on it (until the real one is wired by default). */
+  readonly fake: FakeTokenService | undefined;
+  /** A fresh vendor token from `POST /auth/vendor`. */
+  vendorToken(): Promise<string>;
+  close(): Promise<void>;
+}
+
+export interface TokenScenarioOptions {
+  /** Merged into `tokenService`. */
+  readonly tokenService?: Record<string, unknown>;
+  readonly clock?: Clock;
+  /** Builds the service; default: the fake. */
+  readonly tokenServices?: TokenServiceFactory;
+}
+
+export async function startTokenScenario(options: TokenScenarioOptions = {}): Promise<TokenScenario> {
+  const upstream = await startEchoUpstream();
+  const u = upstream.url;
+  let fake: FakeTokenService | undefined;
+  const factory: TokenServiceFactory =
+    options.tokenServices ??
+    (async (context) => {
+      fake = createFakeTokenService({ ts: context.tokenService, signer: context.signer, clock: context.clock });
+      return { tokenService: fake.tokenService, directory: fake.directory };
+    });
+  const gateway = await startGateway(
+    {
+      store: { driver: 'memory' },
+      tokenService: {
+        issuer: TS_ISSUER,
+        audience: TS_AUDIENCE,
+        vendor: VENDOR,
+        // Given, so nothing is written to a data directory.
+        keyEncryptionKey: randomBytes(32).toString('base64url'),
+        secretKey: randomBytes(32).toString('base64url'),
+        ...options.tokenService,
+      },
+      directory: { roles: [{ id: 'r-admin', key: 'admin', permissions: ['*'] }, { id: 'r-viewer', key: 'viewer', permissions: ['read'] }], defaultRoleIds: ['r-viewer'] },
+      routes: [
+        { name: 'public', pathPrefix: '/public', upstream: u, auth: 'none' },
+        { name: 'api', pathPrefix: '/api', upstream: u, auth: {} },
+      ],
+    },
+    { clock: options.clock, tokenServices: factory },
+  );
+  return {
+    gateway,
+    upstream,
+    get fake() {
+      return fake;
+    },
+    async vendorToken() {
+      const res = await fetch(`${gateway.url}/auth/vendor`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify(VENDOR),
+      });
+      if (res.status !== 200) throw new Error(`vendor auth failed: ${res.status}`);
+      return ((await res.json()) as { token: string }).token;
+    },
+    async close() {
+      await gateway.close();
+      await upstream.close();
+    },
+  };
+}
