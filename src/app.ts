@@ -25,6 +25,10 @@ import { createKeyEncryption, loadKeyEncryptionKey } from './tokens/key-encrypti
 import { createKeyManager, type KeyManager } from './tokens/keys.js';
 import { createOwnKeySource } from './tokens/own-key-source.js';
 import { createJwtSigner, type JwtSigner } from './tokens/signer.js';
+import { createDirectory } from './tokens/directory.js';
+import { createRateLimiter } from './tokens/rate-limit.js';
+import { createSecretHasher, loadSecretKey } from './tokens/secrets.js';
+import { createTokenService, MAX_EXPIRES_IN_MINUTES } from './tokens/service.js';
 import type { Directory, TokenService } from './tokens/types.js';
 import { createVendorTokens } from './tokens/vendor.js';
 
@@ -42,13 +46,25 @@ export interface TokenServiceContext {
 /** Builds the token service and directory over the prepared pieces (src/tokens/service.ts). */
 export type TokenServiceFactory = (context: TokenServiceContext) => Promise<{ tokenService: TokenService; directory: Directory }>;
 
+/**
+ * The standalone token service: the secret-hash server key (config, env or a generated file in
+ * dataDir), the directory, the exchange rate limiter (security case 29) and the service.
+ */
+export const defaultTokenServices: TokenServiceFactory = async ({ config, tokenService: ts, store, keys, signer, clock, log }) => {
+  const secretKey = await loadSecretKey({ value: ts.secretKey, dataDir: config.dataDir }, { log });
+  const directory = createDirectory(config.directory, { store, clock });
+  const rateLimiter = createRateLimiter(ts.rateLimit, { clock });
+  const tokenService = createTokenService(ts, { store, signer, keys, directory, hasher: createSecretHasher(secretKey), rateLimiter, clock, log });
+  return { tokenService, directory };
+};
+
 export interface AppDeps {
   readonly log: Logger;
   readonly clock: Clock;
   /** Process metrics (event loop, memory, fds) are on by default; tests with many apps turn them off. */
   readonly processMetrics?: boolean;
   readonly newId?: () => string;
-  /** With `config.tokenService`: builds the service and directory. */
+  /** With `config.tokenService`: builds the service and directory (default `defaultTokenServices`). */
   readonly tokenServices?: TokenServiceFactory;
   /** With `config.tokenService`: a store to use instead of the configured one (tests); closed with the app. */
   readonly store?: TokenStore;
@@ -103,7 +119,6 @@ export function createApp(config: CompiledConfig, deps: AppDeps): App {
 
   /** SPEC §2 standalone: store, signing keys, own key source, vendor tokens, token service, routes. */
   async function startTokenService(ts: CompiledTokenService): Promise<{ keySources: KeySource[]; liveness: (identity: Identity) => Promise<Identity> }> {
-    if (deps.tokenServices === undefined) throw new Error('tokenService is configured but no token service factory was given');
     if (deps.store !== undefined) store = deps.store;
     else if (config.store.driver === 'memory') store = createMemoryStore();
     else {
@@ -115,9 +130,9 @@ export function createApp(config: CompiledConfig, deps: AppDeps): App {
     const keys = createKeyManager(
       {
         algorithm: ts.algorithm,
-        // A retired key stays published as long as anything it signed can live: JWTs and vendor
-        // tokens. Access tokens have their own expiry, checked against the store by liveness.
-        tokenLifetimeSeconds: Math.max(ts.jwtTtlSeconds, ts.vendor.tokenTtlSeconds),
+        // A retired key stays published as long as anything it signed can live: JWTs, vendor
+        // tokens and access tokens, which may live up to MAX_EXPIRES_IN_MINUTES (or have no exp).
+        tokenLifetimeSeconds: Math.max(ts.jwtTtlSeconds, ts.vendor.tokenTtlSeconds, ts.accessTokens.enabled ? MAX_EXPIRES_IN_MINUTES * 60 : 0),
         publishAheadSeconds: ts.publishKeysAheadSeconds,
       },
       { store, encryption: createKeyEncryption(kek), clock, log },
@@ -128,12 +143,12 @@ export function createApp(config: CompiledConfig, deps: AppDeps): App {
     if (ownIssuer === undefined) throw new Error('tokenService without its own issuer');
     const ownSource = createOwnKeySource(ownIssuer, { keys, clock, metrics, log });
     const keySources = config.issuers.map((issuer) => (issuer === ownIssuer ? ownSource : createKeySource(issuer, { clock, metrics, log })));
-    const { tokenService, directory } = await deps.tokenServices({ config, tokenService: ts, store, keys, signer, clock, log });
+    const { tokenService, directory } = await (deps.tokenServices ?? defaultTokenServices)({ config, tokenService: ts, store, keys, signer, clock, log });
     const vendorTokens = createVendorTokens(ts, { signer, clock, keys: ownSource });
     tokenApi = createTokenApi({ issuer: ts.issuer, refreshTokens: ts.refreshTokens, realm: config.auth.realm }, { tokenService, directory, vendorTokens, keys, log });
     return {
       keySources,
-      liveness: (identity) => tokenService.checkLive(identity, { sid: (identity as { readonly sessionId?: string }).sessionId }),
+      liveness: (identity) => tokenService.checkLive(identity, { sid: identity.sessionId }),
     };
   }
 

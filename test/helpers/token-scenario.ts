@@ -13,7 +13,7 @@ export const VENDOR = { clientId: 'test-vendor', secret: 'vendor-secret-for-test
 export interface TokenScenario {
   readonly gateway: TestGateway;
   readonly upstream: EchoUpstream;
-  /** The fake service, when the scenario runs on it (until the real one is wired by default). */
+  /** The fake service, when the scenario runs on it (`fake: true`). */
   readonly fake: FakeTokenService | undefined;
   /** A fresh vendor token from `POST /auth/vendor`. */
   vendorToken(): Promise<string>;
@@ -24,20 +24,21 @@ export interface TokenScenarioOptions {
   /** Merged into `tokenService`. */
   readonly tokenService?: Record<string, unknown>;
   readonly clock?: Clock;
-  /** Builds the service; default: the fake. */
-  readonly tokenServices?: TokenServiceFactory;
+  /** Run on the small fake of test/helpers/fake-token-service.ts instead of the real service. */
+  readonly fake?: boolean;
 }
 
 export async function startTokenScenario(options: TokenScenarioOptions = {}): Promise<TokenScenario> {
   const upstream = await startEchoUpstream();
   const u = upstream.url;
   let fake: FakeTokenService | undefined;
-  const factory: TokenServiceFactory =
-    options.tokenServices ??
-    (async (context) => {
-      fake = createFakeTokenService({ ts: context.tokenService, signer: context.signer, clock: context.clock });
-      return { tokenService: fake.tokenService, directory: fake.directory };
-    });
+  const factory: TokenServiceFactory | undefined =
+    options.fake === true
+      ? async (context) => {
+          fake = createFakeTokenService({ ts: context.tokenService, signer: context.signer, clock: context.clock });
+          return { tokenService: fake.tokenService, directory: fake.directory };
+        }
+      : undefined;
   const gateway = await startGateway(
     {
       store: { driver: 'memory' },

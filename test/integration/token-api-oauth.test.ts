@@ -1,0 +1,197 @@
+import t from 'tap';
+import { leakedSecrets } from '../helpers/log-sink.js';
+import { startTokenScenario, TS_ISSUER, type TokenScenario } from '../helpers/token-scenario.js';
+
+/** The OAuth routes over real sockets: RFC 6749 §4.4/§6, RFC 7009, RFC 7662, RFC 8414; security cases 26-35. */
+
+const FORM = 'application/x-www-form-urlencoded';
+
+async function tenantApiToken(s: TokenScenario): Promise<{ clientId: string; secret: string }> {
+  const vendor = await s.vendorToken();
+  const res = await fetch(`${s.gateway.url}/identity/resources/tenants/api-tokens/v2`, {
+    method: 'POST',
+    headers: { authorization: `Bearer ${vendor}`, 'frontegg-tenant-id': 'tenant-1', 'content-type': 'application/json' },
+    body: JSON.stringify({ roleIds: ['r-viewer'] }),
+  });
+  if (res.status !== 201) throw new Error(`create failed: ${res.status} ${await res.text()}`);
+  return (await res.json()) as { clientId: string; secret: string };
+}
+
+function basic(id: string, secret: string): string {
+  return `Basic ${Buffer.from(`${encodeURIComponent(id)}:${encodeURIComponent(secret)}`).toString('base64')}`;
+}
+
+function post(s: TokenScenario, path: string, body: string, headers: Record<string, string> = {}) {
+  return fetch(`${s.gateway.url}${path}`, { method: 'POST', headers: { 'content-type': FORM, ...headers }, body });
+}
+
+t.test('POST /oauth/token', async (t) => {
+  const s = await startTokenScenario();
+  t.teardown(() => s.close());
+  const client = await tenantApiToken(s);
+
+  t.test('client_secret_basic and client_secret_post both issue a Bearer token, no-store', async (t) => {
+    for (const [name, res] of [
+      ['basic', await post(s, '/oauth/token', 'grant_type=client_credentials', { authorization: basic(client.clientId, client.secret) })],
+      ['post', await post(s, '/oauth/token', new URLSearchParams({ grant_type: 'client_credentials', client_id: client.clientId, client_secret: client.secret }).toString())],
+    ] as const) {
+      t.equal(res.status, 200, name);
+      t.equal(res.headers.get('cache-control'), 'no-store', `${name}: case 30`);
+      t.equal(res.headers.get('pragma'), 'no-cache', `${name}: case 30`);
+      const body = (await res.json()) as Record<string, unknown>;
+      t.equal(body.token_type, 'Bearer');
+      t.equal(body.expires_in, 3600);
+      t.type(body.access_token, 'string');
+      t.type(body.refresh_token, 'string', 'refresh tokens on: the documented Frontegg deviation');
+      const api = await fetch(`${s.gateway.url}/api/x`, { headers: { authorization: `Bearer ${String(body.access_token)}` } });
+      t.equal(api.status, 200, `${name}: the token works at the proxy`);
+    }
+  });
+
+  t.test('refresh_token rotates; reuse and another client are invalid_grant (cases 31-33)', async (t) => {
+    const first = (await (await post(s, '/oauth/token', 'grant_type=client_credentials', { authorization: basic(client.clientId, client.secret) })).json()) as Record<string, string>;
+    const refreshed = await post(s, '/oauth/token', new URLSearchParams({ grant_type: 'refresh_token', refresh_token: first.refresh_token! }).toString());
+    t.equal(refreshed.status, 200);
+    t.equal(refreshed.headers.get('cache-control'), 'no-store');
+    const reused = await post(s, '/oauth/token', new URLSearchParams({ grant_type: 'refresh_token', refresh_token: first.refresh_token! }).toString());
+    t.equal(reused.status, 400);
+    t.match(await reused.json(), { error: 'invalid_grant' });
+    const garbage = await post(s, '/oauth/token', 'grant_type=refresh_token&refresh_token=garbage');
+    t.match(await garbage.json(), { error: 'invalid_grant' });
+
+    const other = await tenantApiToken(s);
+    const mine = (await (await post(s, '/oauth/token', 'grant_type=client_credentials', { authorization: basic(client.clientId, client.secret) })).json()) as Record<string, string>;
+    const stolen = await post(s, '/oauth/token', new URLSearchParams({ grant_type: 'refresh_token', refresh_token: mine.refresh_token!, client_id: other.clientId }).toString());
+    t.equal(stolen.status, 400);
+    t.match(await stolen.json(), { error: 'invalid_grant' });
+  });
+
+  t.test('wrong secret and unknown client: one answer; Basic gets the Basic challenge (case 26)', async (t) => {
+    const wrong = await post(s, '/oauth/token', 'grant_type=client_credentials', { authorization: basic(client.clientId, 'wrong-secret') });
+    const unknown = await post(s, '/oauth/token', 'grant_type=client_credentials', { authorization: basic('nobody', 'wrong-secret') });
+    t.equal(wrong.status, 401);
+    t.equal(unknown.status, 401);
+    t.equal(wrong.headers.get('www-authenticate'), 'Basic realm="m2m-gateway"');
+    t.equal(unknown.headers.get('www-authenticate'), 'Basic realm="m2m-gateway"');
+    t.strictSame(await wrong.text(), await unknown.text());
+    const viaPost = await post(s, '/oauth/token', `grant_type=client_credentials&client_id=nobody&client_secret=x`);
+    t.equal(viaPost.status, 401);
+    t.equal(viaPost.headers.get('www-authenticate'), null, 'no Basic challenge when Basic was not used');
+    t.match(await viaPost.json(), { error: 'invalid_client' });
+  });
+
+  t.test('bad requests are 4xx in RFC 6749 §5.2 shape, never 500 (cases 27, 28)', async (t) => {
+    const ok = basic(client.clientId, client.secret);
+    const cases: { name: string; path?: string; body: string; headers?: Record<string, string>; status: number; error: string }[] = [
+      { name: 'missing grant_type', body: `client_id=${client.clientId}&client_secret=${client.secret}`, status: 400, error: 'invalid_request' },
+      { name: 'unknown grant', body: 'grant_type=password', headers: { authorization: ok }, status: 400, error: 'unsupported_grant_type' },
+      { name: 'repeated grant_type', body: 'grant_type=client_credentials&grant_type=client_credentials', headers: { authorization: ok }, status: 400, error: 'invalid_request' },
+      { name: 'repeated client_id', body: `grant_type=client_credentials&client_id=a&client_id=b&client_secret=x`, status: 400, error: 'invalid_request' },
+      { name: 'credentials in Basic and the body', body: `grant_type=client_credentials&client_secret=${client.secret}`, headers: { authorization: ok }, status: 400, error: 'invalid_request' },
+      { name: 'a JSON body', body: JSON.stringify({ grant_type: 'client_credentials' }), headers: { authorization: ok, 'content-type': 'application/json' }, status: 400, error: 'invalid_request' },
+      { name: 'a multipart body', body: '--x\r\n\r\n--x--', headers: { authorization: ok, 'content-type': 'multipart/form-data; boundary=x' }, status: 400, error: 'invalid_request' },
+      { name: 'Basic that is not base64', body: 'grant_type=client_credentials', headers: { authorization: 'Basic %%%' }, status: 401, error: 'invalid_client' },
+      { name: 'Basic without a colon', body: 'grant_type=client_credentials', headers: { authorization: `Basic ${Buffer.from('nocolon').toString('base64')}` }, status: 401, error: 'invalid_client' },
+      { name: 'a scope', body: 'grant_type=client_credentials&scope=admin', headers: { authorization: ok }, status: 400, error: 'invalid_scope' },
+      { name: 'no client authentication', body: 'grant_type=client_credentials', status: 401, error: 'invalid_client' },
+      { name: 'client_secret in the query string', path: `/oauth/token?client_secret=${client.secret}`, body: 'grant_type=client_credentials', status: 400, error: 'invalid_request' },
+      { name: 'a body over 8 KiB', body: `grant_type=client_credentials&pad=${'x'.repeat(9000)}`, headers: { authorization: ok }, status: 413, error: 'invalid_request' },
+    ];
+    for (const c of cases) {
+      const res = await post(s, c.path ?? '/oauth/token', c.body, c.headers);
+      t.equal(res.status, c.status, c.name);
+      t.equal(res.headers.get('cache-control'), 'no-store', `${c.name}: no-store`);
+      t.match(await res.json(), { error: c.error }, c.name);
+    }
+    t.strictSame(leakedSecrets(s.gateway.logs.lines(), [client.secret]), [], 'the secret of the query string is never logged (case 27)');
+  });
+
+  t.test('an id with a URL-encoded colon decodes correctly (RFC 6749 §2.3.1)', async (t) => {
+    const res = await post(s, '/oauth/token', 'grant_type=client_credentials', { authorization: basic(`${client.clientId}:x`, client.secret) });
+    t.equal(res.status, 401, 'the colon stayed part of the id, which is then unknown');
+    t.match(await res.json(), { error: 'invalid_client' });
+  });
+});
+
+t.test('brute force is answered 429 with Retry-After (case 29)', async (t) => {
+  const s = await startTokenScenario({ tokenService: { rateLimit: { perClientPerMinute: 3, perPeerPerMinute: 1000 } } });
+  t.teardown(() => s.close());
+  const client = await tenantApiToken(s);
+  let limited: Response | undefined;
+  for (let i = 0; i < 20 && limited === undefined; i++) {
+    const res = await post(s, '/oauth/token', 'grant_type=client_credentials', { authorization: basic(client.clientId, 'wrong') });
+    if (res.status === 429) limited = res;
+    else await res.arrayBuffer();
+  }
+  t.ok(limited, 'limited within 20 failures');
+  t.match(limited?.headers.get('retry-after'), /^\d+$/);
+  const v1 = await fetch(`${s.gateway.url}/identity/resources/auth/v1/api-token`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
+    body: JSON.stringify({ clientId: client.clientId, secret: 'wrong' }),
+  });
+  t.equal(v1.status, 429, 'the Frontegg route shares the limit');
+  t.match(v1.headers.get('retry-after'), /^\d+$/);
+  t.match(await v1.json(), { errors: [String] });
+});
+
+t.test('POST /oauth/revoke and /oauth/introspect (case 35)', async (t) => {
+  const s = await startTokenScenario();
+  t.teardown(() => s.close());
+  const client = await tenantApiToken(s);
+  const auth = { authorization: basic(client.clientId, client.secret) };
+  const issued = (await (await post(s, '/oauth/token', 'grant_type=client_credentials', auth)).json()) as Record<string, string>;
+  const vendor = await s.vendorToken();
+  const introspect = (token: string) => post(s, '/oauth/introspect', new URLSearchParams({ token }).toString(), { authorization: `Bearer ${vendor}` });
+
+  const unauthenticated = await post(s, '/oauth/introspect', 'token=x');
+  t.equal(unauthenticated.status, 401);
+  t.equal(unauthenticated.headers.get('www-authenticate'), 'Bearer realm="m2m-gateway"');
+  const withM2m = await post(s, '/oauth/introspect', 'token=x', { authorization: `Bearer ${issued.access_token!}` });
+  t.equal(withM2m.status, 401, 'an M2M token is not a vendor token');
+
+  const active = await introspect(issued.access_token!);
+  t.equal(active.status, 200);
+  t.match(await active.json(), { active: true });
+  t.strictSame(await (await introspect('garbage')).json(), { active: false });
+
+  t.equal((await post(s, '/oauth/revoke', 'token=x')).status, 401, 'an unauthenticated revoke is 401');
+  const unknown = await post(s, '/oauth/revoke', 'token=garbage', auth);
+  t.equal(unknown.status, 200, 'an unknown token is 200 (RFC 7009 §2.2)');
+  const revoked = await post(s, '/oauth/revoke', new URLSearchParams({ token: issued.refresh_token! }).toString(), auth);
+  t.equal(revoked.status, 200);
+  t.strictSame(await (await introspect(issued.refresh_token!)).json(), { active: false });
+  const refused = await fetch(`${s.gateway.url}/api/x`, { headers: { authorization: `Bearer ${issued.access_token!}` } });
+  t.equal(refused.status, 401, "revoking the refresh token kills its family's JWTs");
+});
+
+t.test('discovery, JWKS and the Frontegg public key', async (t) => {
+  const s = await startTokenScenario();
+  t.teardown(() => s.close());
+  for (const path of ['/.well-known/openid-configuration', '/.well-known/oauth-authorization-server']) {
+    const res = await fetch(`${s.gateway.url}${path}`);
+    t.equal(res.status, 200, path);
+    t.match(await res.json(), {
+      issuer: TS_ISSUER,
+      token_endpoint: `${TS_ISSUER}/oauth/token`,
+      jwks_uri: `${TS_ISSUER}/.well-known/jwks.json`,
+      revocation_endpoint: `${TS_ISSUER}/oauth/revoke`,
+      introspection_endpoint: `${TS_ISSUER}/oauth/introspect`,
+      grant_types_supported: ['client_credentials', 'refresh_token'],
+      token_endpoint_auth_methods_supported: ['client_secret_basic', 'client_secret_post'],
+    });
+  }
+  const jwks = (await (await fetch(`${s.gateway.url}/.well-known/jwks.json`)).json()) as { keys: Record<string, unknown>[] };
+  t.equal(jwks.keys.length, 1);
+  t.match(jwks.keys[0], { kty: 'RSA', alg: 'RS256', use: 'sig', kid: String });
+  t.notOk('d' in jwks.keys[0]!, 'no private member');
+
+  t.equal((await fetch(`${s.gateway.url}/identity/resources/configurations/v1`)).status, 401, 'vendor-authenticated');
+  const vendor = await s.vendorToken();
+  const config = await fetch(`${s.gateway.url}/identity/resources/configurations/v1`, { headers: { 'x-access-token': vendor } });
+  t.equal(config.status, 200);
+  t.match(await config.json(), { publicKey: /^-----BEGIN PUBLIC KEY-----/ });
+  const wrongMethod = await fetch(`${s.gateway.url}/.well-known/jwks.json`, { method: 'POST' });
+  t.equal(wrongMethod.status, 404, 'the token API answers its paths whatever the method; nothing is proxied');
+  t.equal(s.upstream.received.length, 0);
+});
