@@ -17,6 +17,7 @@ export interface ObservableDirectory extends Directory {
   checkRoleIds(roleIds: readonly string[]): string[];
 }
 
+/** The part of the store the directory needs. */
 export type DirectoryStore = Pick<
   TokenStore,
   'putTenant' | 'getTenant' | 'listTenants' | 'deleteTenant' | 'putMembership' | 'getMembership' | 'listMemberships' | 'deleteMembership'
