@@ -34,17 +34,17 @@ t.test('the default config is the documented demo', async (t) => {
   t.equal(config.server.port, 8080);
   t.equal(config.admin.port, 9090);
   t.same(
-    config.issuers.map((i) => ({ name: i.name, issuer: i.issuer, audiences: i.audiences, algorithms: i.algorithms, jwks: i.jwks })),
-    [
-      {
-        name: 'demo',
-        issuer: 'https://issuer.m2m-gateway.local',
-        audiences: ['m2m-gateway-demo'],
-        algorithms: ['RS256', 'ES256'],
-        jwks: { kind: 'file', file: join(root, 'config/demo-jwks.json') },
-      },
-    ],
+    config.issuers.map((i) => ({ name: i.name, issuer: i.issuer, audiences: i.audiences, jwks: i.jwks })),
+    [{ name: 'local', issuer: 'http://localhost:8080', audiences: ['m2m-gateway-demo'], jwks: { kind: 'own' } }],
+    'the standalone shape: the built-in token service is the only issuer',
   );
+  t.equal(config.tokenService?.vendor.clientId, 'demo-vendor');
+  t.ok((config.tokenService?.vendor.secret.length ?? 0) >= 32);
+  t.match(config.tokenService?.vendor.secret, /demo-only/, 'the demo default says it is one');
+  t.equal(config.dataDir, join(root, 'data'));
+  t.equal(config.store.driver, 'sqlite');
+  t.same([...config.directory.roles.keys()], ['admin', 'viewer']);
+  t.same(config.directory.defaultRoleIds, ['viewer']);
   t.same(
     config.routes.map((r) => [r.name, r.pathPrefix, r.upstream, r.auth === null ? 'none' : [...r.auth.tokenTypes].length, r.auth?.anyRole]),
     [
@@ -62,7 +62,7 @@ t.test('the default config reads its ports and upstream from the environment', a
   t.same(new Set(config.routes.map((r) => r.upstream)), new Set(['http://backend:9000']));
 });
 
-t.test('the demo JWKS holds the two public keys and no private material', async (t) => {
+t.test('the demo JWKS of examples/standalone.yaml holds the two public keys and no private material', async (t) => {
   const jwks = JSON.parse(readFileSync(join(root, 'config/demo-jwks.json'), 'utf8')) as { keys: Array<Record<string, unknown>> };
   t.same(
     jwks.keys.map((k) => [k['kid'], k['kty'], k['alg'], k['use']]),
