@@ -16,6 +16,7 @@ import {
   copyRefreshToken,
   copySigningKey,
   copyTenant,
+  freshCopy,
   isActiveAccessToken,
   isLiveRefreshToken,
   patchApiToken,
@@ -47,6 +48,68 @@ type TokenFilter = { readonly owner: OwnerKind; readonly tenantId: string; reado
 const matches = (r: { owner: OwnerKind; tenantId: string; userId: string | null; revokedAt: number | null }, f: TokenFilter): boolean =>
   r.revokedAt === null && r.owner === f.owner && r.tenantId === f.tenantId && (f.userId === undefined || r.userId === f.userId);
 
+/**
+ * One client's refresh tokens that are neither used nor revoked, oldest first (`createdAt`, then
+ * insertion, which is the cap's order while `createdAt` does not decrease), plus a min-heap on
+ * `expiresAt` so tokens that expired by `now` leave in O(log n) each. With it the live cap is
+ * exact and costs O(log n) per insert instead of a scan and sort of every token the client ever had.
+ */
+class LiveIndex {
+  private readonly byAge = new Map<string, RefreshTokenRecord>();
+  private readonly heap: RefreshTokenRecord[] = [];
+  /** The latest `now` the index was brought up to; an earlier one needs the full scan. */
+  constructor(public now: number) {}
+
+  get size(): number {
+    return this.byAge.size;
+  }
+
+  add(record: RefreshTokenRecord): void {
+    this.byAge.set(record.hash, record);
+    const heap = this.heap;
+    heap.push(record);
+    for (let i = heap.length - 1; i > 0; ) {
+      const parent = (i - 1) >> 1;
+      if (heap[parent]!.expiresAt <= heap[i]!.expiresAt) break;
+      [heap[parent], heap[i]] = [heap[i]!, heap[parent]!];
+      i = parent;
+    }
+  }
+
+  drop(hash: string): void {
+    this.byAge.delete(hash);
+  }
+
+  oldest(): RefreshTokenRecord | undefined {
+    const first = this.byAge.values().next();
+    return first.done === true ? undefined : first.value;
+  }
+
+  /** Drops every token expired at `now` (`expiresAt <= now`). Heap entries of dropped tokens are skipped. */
+  expire(now: number): void {
+    this.now = now;
+    const heap = this.heap;
+    while (heap.length > 0 && heap[0]!.expiresAt <= now) {
+      const top = heap[0]!;
+      const last = heap.pop()!;
+      if (heap.length > 0) {
+        heap[0] = last;
+        for (let i = 0; ; ) {
+          const l = 2 * i + 1;
+          const r = l + 1;
+          let m = i;
+          if (l < heap.length && heap[l]!.expiresAt < heap[m]!.expiresAt) m = l;
+          if (r < heap.length && heap[r]!.expiresAt < heap[m]!.expiresAt) m = r;
+          if (m === i) break;
+          [heap[m], heap[i]] = [heap[i]!, heap[m]!];
+          i = m;
+        }
+      }
+      this.byAge.delete(top.hash);
+    }
+  }
+}
+
 /** Creates an empty in-memory store. It needs no `migrate()`, but accepts it. */
 export function createMemoryStore(): TokenStore {
   // Stored values are frozen copies made on the way in; every read returns a fresh copy, so no
@@ -59,6 +122,7 @@ export function createMemoryStore(): TokenStore {
   const refreshTokens = new Map<string, RefreshTokenRecord>();
   const refreshByFamily = new Map<string, Set<string>>();
   const refreshByClient = new Map<string, Set<string>>();
+  const liveByClient = new Map<string, LiveIndex>();
   const signingKeys = new Map<string, SigningKeyRecord>();
   let closed = false;
 
@@ -81,7 +145,7 @@ export function createMemoryStore(): TokenStore {
   const revokeFamily = (family: RefreshFamilyRecord, now: number): boolean => {
     for (const hash of refreshByFamily.get(family.id) ?? []) {
       const token = refreshTokens.get(hash);
-      if (token !== undefined && token.revokedAt === null) refreshTokens.set(hash, copyRefreshToken({ ...token, revokedAt: now }));
+      if (token !== undefined && token.revokedAt === null) setRefreshToken(copyRefreshToken({ ...token, revokedAt: now }));
     }
     if (family.revokedAt !== null) return false;
     families.set(family.id, copyRefreshFamily({ ...family, revokedAt: now }));
@@ -92,19 +156,49 @@ export function createMemoryStore(): TokenStore {
     for (const family of families.values()) if (family.clientId === clientId) revokeFamily(family, now);
   };
 
+  /** Every write of a stored refresh token goes through here, so the live index follows it. */
+  const setRefreshToken = (record: RefreshTokenRecord): void => {
+    refreshTokens.set(record.hash, record);
+    if (record.usedAt !== null || record.revokedAt !== null) liveByClient.get(record.clientId)?.drop(record.hash);
+  };
+
+  /**
+   * The exact original rule, by a full scan of the client's tokens: the newest `maxLive` tokens
+   * live at `now` stay, the rest are revoked. Used when the clock went backwards for this client
+   * (the ordered index only serves a non-decreasing `createdAt`); it rebuilds the index.
+   */
+  const capByScan = (clientId: string, now: number, maxLive: number): void => {
+    const live = newestFirst(
+      [...(refreshByClient.get(clientId) ?? [])]
+        .map((hash) => refreshTokens.get(hash))
+        .filter((t): t is RefreshTokenRecord => t !== undefined && isLiveRefreshToken(t, now)),
+    );
+    for (const excess of live.slice(maxLive)) setRefreshToken(copyRefreshToken({ ...excess, revokedAt: now }));
+    const kept = live.slice(0, maxLive).reverse();
+    // Kept tokens may be newer than `now` (the clock went back): the index serves only from the newest on.
+    const index = new LiveIndex(kept.reduce((at, token) => Math.max(at, token.createdAt), now));
+    for (const token of kept) index.add(token);
+    liveByClient.set(clientId, index);
+  };
+
   const storeRefreshToken = (record: RefreshTokenRecord, maxLive: number): void => {
     assertMaxLive(maxLive);
     assertRefreshTokenFamily(record, families.get(record.familyId));
     insertNew(refreshTokens, record.hash, copyRefreshToken(record), 'refresh token');
     addToIndex(refreshByFamily, record.familyId, record.hash);
     addToIndex(refreshByClient, record.clientId, record.hash);
-    const live = newestFirst(
-      [...(refreshByClient.get(record.clientId) ?? [])]
-        .map((hash) => refreshTokens.get(hash))
-        .filter((t): t is RefreshTokenRecord => t !== undefined && isLiveRefreshToken(t, record.createdAt)),
-    );
-    for (const excess of live.slice(maxLive)) {
-      refreshTokens.set(excess.hash, copyRefreshToken({ ...excess, revokedAt: record.createdAt }));
+    const now = record.createdAt;
+    const index = liveByClient.get(record.clientId);
+    if (index === undefined || now < index.now) {
+      capByScan(record.clientId, now, maxLive);
+      return;
+    }
+    // Live at `now`: unused and unrevoked (the index drops the others as they change) and not
+    // expired (dropped here, in expiry order). What is left is ordered oldest first.
+    index.expire(now);
+    if (isLiveRefreshToken(record, now)) index.add(refreshTokens.get(record.hash)!);
+    for (let excess = index.oldest(); index.size > maxLive && excess !== undefined; excess = index.oldest()) {
+      setRefreshToken(copyRefreshToken({ ...excess, revokedAt: now }));
     }
   };
 
@@ -162,7 +256,7 @@ export function createMemoryStore(): TokenStore {
     async getMembership(tenantId, userId) {
       open();
       const r = memberships.get(tenantId)?.get(userId);
-      return r && copyMembership(r);
+      return r && freshCopy(r);
     },
     async listMemberships(tenantId) {
       open();
@@ -180,7 +274,7 @@ export function createMemoryStore(): TokenStore {
     async getApiToken(clientId) {
       open();
       const r = apiTokens.get(clientId);
-      return r && copyApiToken(r);
+      return r && freshCopy(r);
     },
     async listApiTokens(filter) {
       open();
@@ -210,7 +304,7 @@ export function createMemoryStore(): TokenStore {
     async getAccessToken(id) {
       open();
       const r = accessTokens.get(id);
-      return r && copyAccessToken(r);
+      return r && freshCopy(r);
     },
     async listAccessTokens(filter) {
       open();
@@ -236,7 +330,7 @@ export function createMemoryStore(): TokenStore {
     async getRefreshFamily(id) {
       open();
       const r = families.get(id);
-      return r && copyRefreshFamily(r);
+      return r && freshCopy(r);
     },
     async insertRefreshToken(record, maxLive) {
       open();
@@ -259,14 +353,14 @@ export function createMemoryStore(): TokenStore {
       assertMaxLive(maxLive);
       if (refreshTokens.has(next.hash)) throw new StoreError('ERR_STORE_CONFLICT', 'refresh token exists already');
       const used = copyRefreshToken({ ...token, usedAt: now });
-      refreshTokens.set(hash, used);
+      setRefreshToken(used);
       storeRefreshToken(next, maxLive);
       return { outcome: 'rotated', previous: copyRefreshToken(used) };
     },
     async getRefreshToken(hash) {
       open();
       const r = refreshTokens.get(hash);
-      return r && copyRefreshToken(r);
+      return r && freshCopy(r);
     },
     async revokeRefreshFamily(id, now) {
       open();

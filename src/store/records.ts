@@ -253,6 +253,14 @@ export const signingKeyFromRow = (row: SigningKeyRow): SigningKeyRecord =>
 // Fresh frozen copies, made through the row form: the memory driver keeps exactly what a
 // database would (JSON-normalised values, unknown extra properties dropped, nothing shared).
 
+/**
+ * A read of a stored record: a new frozen top-level object sharing the stored record's members.
+ * Only for what the store holds, which went through one of the `copy*` functions above on the way
+ * in and so is deeply frozen already: nothing reachable from the result can be mutated, and no
+ * JSON round trip or deep freeze is paid per read.
+ */
+export const freshCopy = <T extends object>(stored: T): T => Object.freeze({ ...stored });
+
 export const copyTenant = (r: TenantRecord): TenantRecord => Object.freeze({ id: r.id, createdAt: r.createdAt });
 export const copyMembership = (r: MembershipRecord): MembershipRecord => membershipFromRow(membershipToRow(r));
 export const copyApiToken = (r: ApiTokenRecord): ApiTokenRecord => apiTokenFromRow(apiTokenToRow(r));
