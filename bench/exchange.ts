@@ -5,9 +5,15 @@
  * membership/grants, refresh family and token, JWT signing) next to a bare fast-jwt signer with
  * the same key and a comparable payload, interleaved over rounds.
  *
- *   npm run build && node dist/bench/exchange.js [--seconds 3] [--rounds 3] [--algorithms ES256,EdDSA]
+ * `--store sqlite` runs the exchange on the SQLite store (the default deployment) in a fresh
+ * temporary file, WAL and durability as deployed; the default is the in-memory store.
+ *
+ *   npm run build && node dist/bench/exchange.js [--seconds 3] [--rounds 3] [--algorithms ES256,EdDSA] [--store memory|sqlite]
  */
 import { randomBytes, randomUUID } from 'node:crypto';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { createSigner } from 'fast-jwt';
 import { pino } from 'pino';
@@ -15,6 +21,8 @@ import { systemClock } from '../src/clock.js';
 import { compileConfig } from '../src/config/compile.js';
 import { validateConfig } from '../src/config/validate.js';
 import { createMemoryStore } from '../src/store/memory.js';
+import { createSqliteStore } from '../src/store/sqlite.js';
+import type { TokenStore } from '../src/store/types.js';
 import { createDirectory } from '../src/tokens/directory.js';
 import { createKeyEncryption } from '../src/tokens/key-encryption.js';
 import { createKeyManager, type SigningAlgorithm } from '../src/tokens/keys.js';
@@ -24,10 +32,22 @@ import { createTokenService } from '../src/tokens/service.js';
 import { createJwtSigner } from '../src/tokens/signer.js';
 
 const { values } = parseArgs({
-  options: { seconds: { type: 'string', default: '3' }, rounds: { type: 'string', default: '3' }, algorithms: { type: 'string', default: 'RS256,ES256,EdDSA' } },
+  options: { seconds: { type: 'string', default: '3' }, rounds: { type: 'string', default: '3' }, algorithms: { type: 'string', default: 'RS256,ES256,EdDSA' }, store: { type: 'string', default: 'memory' } },
 });
 const seconds = Number(values.seconds);
 const rounds = Number(values.rounds);
+if (values.store !== 'memory' && values.store !== 'sqlite') throw new Error('--store must be memory or sqlite');
+const tmp = values.store === 'sqlite' ? mkdtempSync(join(tmpdir(), 'm2m-bench-')) : undefined;
+process.on('exit', () => {
+  if (tmp !== undefined) rmSync(tmp, { recursive: true, force: true });
+});
+
+async function openStore(algorithm: SigningAlgorithm): Promise<TokenStore> {
+  if (tmp === undefined) return createMemoryStore();
+  const store = createSqliteStore({ path: join(tmp, `${algorithm}.db`) });
+  await store.migrate();
+  return store;
+}
 
 async function setup(algorithm: SigningAlgorithm) {
   const config = compileConfig(
@@ -48,7 +68,7 @@ async function setup(algorithm: SigningAlgorithm) {
   );
   const ts = config.tokenService!;
   const log = pino({ level: 'silent' });
-  const store = createMemoryStore();
+  const store = await openStore(algorithm);
   const keys = createKeyManager({ algorithm, tokenLifetimeSeconds: ts.jwtTtlSeconds }, { store, encryption: createKeyEncryption(randomBytes(32)), clock: systemClock, log });
   await keys.init();
   const signer = createJwtSigner({ keys, clock: systemClock });
@@ -71,7 +91,7 @@ async function setup(algorithm: SigningAlgorithm) {
   const current = keys.current();
   const pem = current.privateKey.export({ format: 'pem', type: 'pkcs8' }).toString();
   const bare = createSigner({ key: pem, algorithm, kid: current.kid, header: { alg: algorithm, typ: 'JWT' } });
-  return { service, credentials, bare };
+  return { service, credentials, bare, store };
 }
 
 async function timed(fn: () => unknown | Promise<unknown>): Promise<number> {
@@ -92,7 +112,7 @@ function median(xs: number[]): number {
 async function main(): Promise<void> {
   const rows: string[] = [];
   for (const algorithm of values.algorithms.split(',') as SigningAlgorithm[]) {
-    const { service, credentials, bare } = await setup(algorithm);
+    const { service, credentials, bare, store } = await setup(algorithm);
     let i = 0;
     const exchange = () => service.exchange(credentials[i++ % credentials.length]!, { peer: '127.0.0.1' });
     const payload = () => ({ iss: 'https://bench.local', aud: 'bench', sub: randomUUID(), type: 'tenantApiToken', tenantId: 'tenant-bench', roles: ['reader'], permissions: ['reports.read'], jti: randomUUID(), sid: randomUUID(), exp: Math.floor(Date.now() / 1000) + 3600 });
@@ -107,9 +127,10 @@ async function main(): Promise<void> {
     }
     const m = median(mine);
     const b = median(theirs);
+    await store.close();
     rows.push(`| ${algorithm} | ${m.toFixed(0)} | ${b.toFixed(0)} | ${(m / b).toFixed(2)} |`);
   }
-  console.log(`\n${rounds} interleaved rounds × ${seconds} s, one process, Node ${process.version}\n`);
+  console.log(`\n${rounds} interleaved rounds × ${seconds} s, one process, ${values.store} store, Node ${process.version}\n`);
   console.log('| algorithm | exchanges/s (median) | bare fast-jwt signs/s | ratio |');
   console.log('|---|---:|---:|---:|');
   console.log(rows.join('\n'));
