@@ -75,7 +75,8 @@ export function parseJsonObject(req: IncomingMessage, body: Buffer, spec: FieldS
   const input = value as Record<string, unknown>;
   const problems: string[] = [];
   for (const name of Object.keys(input)) {
-    if (!Object.hasOwn(spec, name)) problems.push(`${name}: unknown field`);
+    // The name is echoed only when it is a plain identifier: a response never carries arbitrary input.
+    if (!Object.hasOwn(spec, name)) problems.push(`${/^[A-Za-z_][A-Za-z0-9_]{0,63}$/.test(name) ? name : '(a field with an unusual name)'}: unknown field`);
   }
   for (const [name, kind] of Object.entries(spec)) {
     if (!Object.hasOwn(input, name)) {

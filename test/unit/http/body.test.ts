@@ -25,6 +25,7 @@ t.test('parseJsonObject: every problem at once, each naming its field, never the
   const cases: [string, string, string[]][] = [
     ['wrong types', '{"name":1,"note":2,"meta":[],"minutes":0,"ids":[1]}', ['name: must be a string', 'note: must be a string', 'meta: must be an object', 'minutes: must be a whole number > 0', 'ids: must be an array of strings']],
     ['unknown and missing', '{"secretValue123":"x"}', ['secretValue123: unknown field', 'name: is required']],
+    ['an unknown field with a hostile name', '{"name":"a","<script>":1}', ['(a field with an unusual name): unknown field']],
     ['not an object', '[1]', ['body must be a JSON object']],
     ['null', 'null', ['body must be a JSON object']],
     ['not JSON', '{"name":', ['body is not valid JSON']],
