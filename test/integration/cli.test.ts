@@ -45,7 +45,8 @@ t.test('serve runs the demo config; SIGTERM drains an in-flight request and exit
   const upstream = await startEchoUpstream();
   t.teardown(() => upstream.close());
   const child = spawn(process.execPath, [MAIN, 'serve', '--config', 'config/gateway.yaml'], {
-    env: { ...process.env, M2M_PORT: '0', M2M_ADMIN_PORT: '0', M2M_UPSTREAM: upstream.url },
+    // A throwaway data directory: the test must not leave a store and keys in the checkout.
+    env: { ...process.env, M2M_PORT: '0', M2M_ADMIN_PORT: '0', M2M_UPSTREAM: upstream.url, M2M_DATA_DIR: mkdtempSync(join(tmpdir(), 'm2m-cli-data-')) },
     stdio: ['ignore', 'pipe', 'inherit'],
   });
   const exited = new Promise<number | null>((r) => child.once('exit', (code) => r(code)));
