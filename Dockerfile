@@ -23,6 +23,9 @@ COPY --from=deps /app/node_modules ./node_modules
 COPY --from=build /app/dist/src ./dist/src
 COPY package.json ./
 COPY config ./config
+# The store and generated keys live here (config/gateway.yaml: dataDir ../data); the non-root
+# user must own it, or a fresh volume would be root's.
+RUN mkdir -p /app/data && chown node:node /app/data
 USER node
 EXPOSE 8080 9090
 VOLUME ["/app/data"]
