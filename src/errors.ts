@@ -45,6 +45,16 @@ export const ERRORS = {
   ERR_NOT_FOUND: { status: 404, message: 'Not found' },
   ERR_VALIDATION: { status: 400, message: 'Invalid request body' },
   ERR_DIRECTORY_UNKNOWN_ROLE: { status: 400, message: 'Unknown role' },
+  // Token store (src/store): details name keys, never a hash or a secret.
+  ERR_STORE_CONFLICT: { status: 409, message: 'Record already exists' },
+  ERR_STORE_REFERENCE: { status: 500, message: 'Record refers to an unknown record' },
+  ERR_STORE_INVALID: { status: 500, message: 'Invalid store argument' },
+  ERR_STORE_NOT_MIGRATED: { status: 503, message: 'Store schema is not migrated' },
+  // Written by a newer or diverging build: refusing beats guessing.
+  ERR_STORE_SCHEMA: { status: 503, message: 'Store schema is not compatible with this build' },
+  ERR_STORE_CLOSED: { status: 503, message: 'Store is closed' },
+  // Busy beyond its timeout, unreadable or failing: fail closed (security case 51).
+  ERR_STORE_UNAVAILABLE: { status: 503, message: 'Store unavailable' },
   // Process.
   ERR_SHUTTING_DOWN: { status: 503, message: 'Shutting down' },
   ERR_INTERNAL: { status: 500, message: 'Internal error' },

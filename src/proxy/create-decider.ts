@@ -110,7 +110,7 @@ async function checkLive(check: (identity: Identity) => Promise<Identity>, ident
     return await check(identity);
   } catch (err) {
     if (isGatewayError(err)) throw err;
-    throw new GatewayError('ERR_AUTH_KEYS_UNAVAILABLE', 'liveness check failed', { cause: err });
+    throw new GatewayError('ERR_STORE_UNAVAILABLE', 'liveness check failed', { cause: err });
   }
 }
 
