@@ -322,10 +322,19 @@ export function createMemoryStore(): TokenStore {
       return newestFirst([...accessTokens.values()].filter((r) => r.owner === owner && isActiveAccessToken(r, now))).map((r) => r.id);
     },
 
-    async insertRefreshFamily(record) {
+    async startRefreshFamily(family, firstToken, maxLive) {
       open();
-      if (!apiTokens.has(record.clientId)) throw new StoreError('ERR_STORE_REFERENCE', `api token ${record.clientId} is unknown`);
-      insertNew(families, record.id, copyRefreshFamily(record), `refresh family ${record.id}`);
+      if (!apiTokens.has(family.clientId)) throw new StoreError('ERR_STORE_REFERENCE', `api token ${family.clientId} is unknown`);
+      const record = copyRefreshFamily(family);
+      // Everything that could refuse the token is checked before the family is written, so a
+      // refusal leaves no family behind, as the SQLite transaction's rollback does.
+      if (firstToken !== null) {
+        assertMaxLive(maxLive);
+        assertRefreshTokenFamily(firstToken, record);
+        if (refreshTokens.has(firstToken.hash)) throw new StoreError('ERR_STORE_CONFLICT', 'refresh token exists already');
+      }
+      insertNew(families, record.id, record, `refresh family ${record.id}`);
+      if (firstToken !== null) storeRefreshToken(firstToken, maxLive);
     },
     async getRefreshFamily(id) {
       open();

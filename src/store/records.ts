@@ -311,9 +311,9 @@ export function assertMaxLive(maxLive: number): void {
   }
 }
 
-/** A refresh token belongs to an existing family of the same credential. */
+/** A refresh token belongs to `family`, an existing family of the same credential. */
 export function assertRefreshTokenFamily(r: RefreshTokenRecord, family: RefreshFamilyRecord | undefined): void {
-  if (family === undefined) throw new StoreError('ERR_STORE_REFERENCE', `refresh family ${r.familyId} is unknown`);
+  if (family === undefined || family.id !== r.familyId) throw new StoreError('ERR_STORE_REFERENCE', `refresh family ${r.familyId} is unknown`);
   if (family.clientId !== r.clientId) {
     throw new StoreError('ERR_STORE_REFERENCE', `refresh family ${r.familyId} belongs to another client`);
   }

@@ -98,5 +98,22 @@ CREATE TABLE signing_keys (
 CREATE INDEX signing_keys_by_created ON signing_keys (created_at);
 `;
 
+/**
+ * The live cap (at most `maxLive` live refresh tokens per credential) runs on every exchange and
+ * refresh. `refresh_tokens_live` served it by client, but it walked every unused token the client
+ * ever had, expired ones included (they never leave that index), and read each table row for
+ * `expires_at`. This index seeks the client's tokens unexpired at the new token's creation and
+ * answers from the index alone (the NULL columns are there only to make it covering), so the cap
+ * costs the live tokens — at most `maxLive` + 1 — sorted by age, however many have expired.
+ */
+const liveCapIndex = `
+DROP INDEX refresh_tokens_live;
+CREATE INDEX refresh_tokens_live_by_expiry ON refresh_tokens (client_id, expires_at, created_at, used_at, revoked_at)
+  WHERE used_at IS NULL AND revoked_at IS NULL;
+`;
+
 /** Ordered; applied one transaction each and recorded in `schema_migrations`. */
-export const SQLITE_MIGRATIONS: readonly Migration[] = assertMigrationList([{ version: 1, name: 'initial', sql: initial }]);
+export const SQLITE_MIGRATIONS: readonly Migration[] = assertMigrationList([
+  { version: 1, name: 'initial', sql: initial },
+  { version: 2, name: 'refresh-token live cap index', sql: liveCapIndex },
+]);

@@ -41,7 +41,7 @@ import {
   type SigningKeyRow,
 } from './records.js';
 import { SQLITE_MIGRATIONS } from './sqlite-migrations.js';
-import type { ApiTokenPatch, RefreshTokenRecord, RotateOutcome, TenantRecord, TokenStore } from './types.js';
+import type { ApiTokenPatch, RefreshFamilyRecord, RefreshTokenRecord, RotateOutcome, TenantRecord, TokenStore } from './types.js';
 
 export interface SqliteStoreOptions {
   /** A file path, or `:memory:` for a private in-process database. */
@@ -69,6 +69,16 @@ const params = (columns: string): string =>
 
 /** Ties on created_at go to the newest insert, as the memory driver's insertion order does. */
 const NEWEST_FIRST = 'ORDER BY created_at DESC, rowid DESC';
+
+/**
+ * The live cap: revokes a client's live refresh tokens beyond the newest `@keep`. Live = unused,
+ * unrevoked, unexpired at the new token's creation (records.isLiveRefreshToken); it runs on the
+ * covering index `refresh_tokens_live_by_expiry` (migration 2).
+ */
+export const REVOKE_BEYOND_LIVE = `UPDATE refresh_tokens SET revoked_at = @at WHERE rowid IN (
+  SELECT rowid FROM refresh_tokens
+  WHERE client_id = @client AND used_at IS NULL AND revoked_at IS NULL AND expires_at > @at
+  ${NEWEST_FIRST} LIMIT -1 OFFSET @keep)`;
 
 interface TenantRow {
   id: string;
@@ -233,13 +243,7 @@ function prepare(db: Database.Database) {
     insertRefreshToken: db.prepare<RefreshTokenRow>(`INSERT INTO refresh_tokens (${REFRESH_TOKEN}) VALUES (${params(REFRESH_TOKEN)})`),
     getRefreshToken: db.prepare<[string], RefreshTokenRow>(`SELECT ${REFRESH_TOKEN} FROM refresh_tokens WHERE hash = ?`),
     markUsed: db.prepare<[number, string]>('UPDATE refresh_tokens SET used_at = ? WHERE hash = ? AND used_at IS NULL'),
-    // Live = unused, unrevoked, unexpired at the new token's creation (records.isLiveRefreshToken).
-    revokeBeyondLive: db.prepare<{ client: string; at: number; keep: number }>(
-      `UPDATE refresh_tokens SET revoked_at = @at WHERE rowid IN (
-         SELECT rowid FROM refresh_tokens
-         WHERE client_id = @client AND used_at IS NULL AND revoked_at IS NULL AND expires_at > @at
-         ${NEWEST_FIRST} LIMIT -1 OFFSET @keep)`,
-    ),
+    revokeBeyondLive: db.prepare<{ client: string; at: number; keep: number }>(REVOKE_BEYOND_LIVE),
 
     insertSigningKey: db.prepare<SigningKeyRow>(`INSERT INTO signing_keys (${SIGNING_KEY}) VALUES (${params(SIGNING_KEY)})`),
     getSigningKey: db.prepare<[string], SigningKeyRow>(`SELECT ${SIGNING_KEY} FROM signing_keys WHERE kid = ?`),
@@ -259,12 +263,17 @@ function prepare(db: Database.Database) {
     s.revokeFamiliesOfClient.run(now, clientId);
   };
 
-  const insertRefreshToken = (record: RefreshTokenRecord, maxLive: number): void => {
+  /** Stores a token of a family known to exist, and applies the live cap. */
+  const storeRefreshToken = (record: RefreshTokenRecord, family: RefreshFamilyRecord | undefined, maxLive: number): void => {
     assertMaxLive(maxLive);
-    const family = s.getFamily.get(record.familyId);
-    assertRefreshTokenFamily(record, family && refreshFamilyFromRow(family));
+    assertRefreshTokenFamily(record, family);
     s.insertRefreshToken.run(refreshTokenToRow(record));
     s.revokeBeyondLive.run({ client: record.clientId, at: record.createdAt, keep: maxLive });
+  };
+
+  const insertRefreshToken = (record: RefreshTokenRecord, maxLive: number): void => {
+    const family = s.getFamily.get(record.familyId);
+    storeRefreshToken(record, family && refreshFamilyFromRow(family), maxLive);
   };
 
   // Everything that touches several rows, or reads before it writes, is one transaction; the
@@ -298,6 +307,10 @@ function prepare(db: Database.Database) {
       if (s.revokeApiToken.run(now, clientId).changes === 0) return false;
       revokeFamiliesOfClient(clientId, now);
       return true;
+    }),
+    startRefreshFamily: db.transaction((family: RefreshFamilyRecord, firstToken: RefreshTokenRecord | null, maxLive: number): void => {
+      s.insertFamily.run(refreshFamilyToRow(family));
+      if (firstToken !== null) storeRefreshToken(firstToken, family, maxLive);
     }),
     insertRefreshToken: db.transaction(insertRefreshToken),
     rotateRefreshToken: db.transaction((hash: string, next: RefreshTokenRecord, maxLive: number, now: number): RotateOutcome => {
@@ -462,8 +475,8 @@ export function createSqliteStore(options: SqliteStoreOptions): TokenStore {
       return run((s) => s.listActiveAccessTokenIds.all(owner, now));
     },
 
-    async insertRefreshFamily(record) {
-      run((s) => s.insertFamily.run(refreshFamilyToRow(record)));
+    async startRefreshFamily(family, firstToken, maxLive) {
+      run((s) => s.tx.startRefreshFamily.immediate(family, firstToken, maxLive));
     },
     async getRefreshFamily(id) {
       return run((s) => {

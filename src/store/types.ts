@@ -146,11 +146,17 @@ export interface TokenStore {
   listActiveAccessTokenIds(owner: OwnerKind, now: number): Promise<string[]>;
 
   // Refresh tokens (single-use, rotated; at most `maxLive` live per credential)
-  insertRefreshFamily(record: RefreshFamilyRecord): Promise<void>;
+  /**
+   * Starts a refresh family (one exchange) and stores its first token, one transaction: if the
+   * token is refused, no family remains. `firstToken` null starts a family without one (refresh
+   * tokens switched off: the family still carries the JWTs' `sid`). The token is capped as
+   * `insertRefreshToken` caps it.
+   */
+  startRefreshFamily(family: RefreshFamilyRecord, firstToken: RefreshTokenRecord | null, maxLive: number): Promise<void>;
   getRefreshFamily(id: string): Promise<RefreshFamilyRecord | undefined>;
   /**
-   * Stores a new refresh token; in the same transaction, revokes the oldest live tokens of the
-   * same credential beyond `maxLive` (Frontegg: the 101st invalidates the oldest).
+   * Stores a new refresh token in an existing family; in the same transaction, revokes the oldest
+   * live tokens of the same credential beyond `maxLive` (Frontegg: the 101st invalidates the oldest).
    */
   insertRefreshToken(record: RefreshTokenRecord, maxLive: number): Promise<void>;
   /**

@@ -395,14 +395,11 @@ export function createTokenService(config: CompiledTokenService, deps: TokenServ
     // SPEC §4.4: removing the user from the tenant stops the user's tokens.
     if (grants === undefined) throw refused('ERR_TOKEN_INVALID_CLIENT', 'no membership');
     const familyId = generateId();
-    await store.insertRefreshFamily({ id: familyId, clientId: record.clientId, createdAt: now, revokedAt: null });
-    let refreshToken: string | undefined;
-    if (config.refreshTokens.enabled) {
-      // A deliberate deviation from RFC 6749 §4.4.3 for Frontegg compatibility (SPEC §3), switchable off.
-      const next = nextRefresh(familyId, record.clientId, now);
-      await store.insertRefreshToken(next.record, maxRefresh);
-      refreshToken = next.token;
-    }
+    // A deliberate deviation from RFC 6749 §4.4.3 for Frontegg compatibility (SPEC §3), switchable off.
+    const next = config.refreshTokens.enabled ? nextRefresh(familyId, record.clientId, now) : undefined;
+    // One transaction (one commit) for the family and its first token.
+    await store.startRefreshFamily({ id: familyId, clientId: record.clientId, createdAt: now, revokedAt: null }, next?.record ?? null, maxRefresh);
+    const refreshToken = next?.token;
     log.info({ clientId: record.clientId, familyId }, 'exchange');
     return issue(record, grants, familyId, now, refreshToken);
   }

@@ -93,8 +93,7 @@ export const signingKey = (o: Partial<SigningKeyRecord> = {}): SigningKeyRecord 
 /** client-1 with family-1 holding rt-1: the starting point of every refresh case. */
 async function withRefreshToken(store: TokenStore, token: Partial<RefreshTokenRecord> = {}): Promise<void> {
   await store.insertApiToken(userApiToken());
-  await store.insertRefreshFamily(refreshFamily());
-  await store.insertRefreshToken(refreshToken(token), 100);
+  await store.startRefreshFamily(refreshFamily(), refreshToken(token), 100);
 }
 
 const isDeepFrozen = (value: unknown): boolean =>
@@ -206,8 +205,8 @@ export function storeContract(t: Test, name: string, makeStore: () => Promise<To
         await store.insertAccessToken(tenantAccessToken({ id: 'a-access-t' }));
         await store.insertAccessToken(userAccessToken({ id: 'b-access', tenantId: 'tenant-b' }));
         for (const clientId of ['a-user', 'a-tenant', 'a-revoked', 'b-user']) {
-          await store.insertRefreshFamily(refreshFamily({ id: `${clientId}-family`, clientId }));
-          await store.insertRefreshToken(refreshToken({ hash: `${clientId}-rt`, familyId: `${clientId}-family`, clientId }), 100);
+          const familyId = `${clientId}-family`;
+          await store.startRefreshFamily(refreshFamily({ id: familyId, clientId }), refreshToken({ hash: `${clientId}-rt`, familyId, clientId }), 100);
         }
 
         t.equal(await store.deleteTenant('tenant-a', now), true);
@@ -313,12 +312,13 @@ export function storeContract(t: Test, name: string, makeStore: () => Promise<To
         const store = await open(t);
         await store.insertApiToken(userApiToken());
         await store.insertApiToken(userApiToken({ clientId: 'client-2' }));
-        await store.insertRefreshFamily(refreshFamily({ id: 'f1' }));
-        await store.insertRefreshFamily(refreshFamily({ id: 'f2' }));
-        await store.insertRefreshFamily(refreshFamily({ id: 'other', clientId: 'client-2' }));
-        await store.insertRefreshToken(refreshToken({ hash: 'rt-f1', familyId: 'f1' }), 100);
-        await store.insertRefreshToken(refreshToken({ hash: 'rt-f2', familyId: 'f2' }), 100);
-        await store.insertRefreshToken(refreshToken({ hash: 'rt-other', familyId: 'other', clientId: 'client-2' }), 100);
+        await store.startRefreshFamily(refreshFamily({ id: 'f1' }), refreshToken({ hash: 'rt-f1', familyId: 'f1' }), 100);
+        await store.startRefreshFamily(refreshFamily({ id: 'f2' }), refreshToken({ hash: 'rt-f2', familyId: 'f2' }), 100);
+        await store.startRefreshFamily(
+          refreshFamily({ id: 'other', clientId: 'client-2' }),
+          refreshToken({ hash: 'rt-other', familyId: 'other', clientId: 'client-2' }),
+          100,
+        );
 
         const now = T0 + MINUTE;
         t.equal(await store.revokeApiToken('client-1', now), true);
@@ -403,12 +403,22 @@ export function storeContract(t: Test, name: string, makeStore: () => Promise<To
         t.equal(await store.getRefreshToken('nobody'), undefined);
       });
 
+      t.test('a family starts with its first token, or with none when refresh tokens are off', async (t) => {
+        const store = await open(t);
+        await store.insertApiToken(userApiToken());
+        await store.startRefreshFamily(refreshFamily({ id: 'no-token' }), null, 100);
+        t.same(await store.getRefreshFamily('no-token'), refreshFamily({ id: 'no-token' }));
+        await store.startRefreshFamily(refreshFamily({ id: 'family-old' }), refreshToken({ hash: 'rt-old', familyId: 'family-old' }), 1);
+        await store.startRefreshFamily(refreshFamily(), refreshToken({ createdAt: T0 + 1 }), 1);
+        t.same(await store.getRefreshToken('rt-1'), refreshToken({ createdAt: T0 + 1 }));
+        t.equal((await store.getRefreshToken('rt-old'))?.revokedAt, T0 + 1, 'the first token is under the live cap of its credential');
+      });
+
       t.test('revokeRefreshFamily revokes the family and all its tokens once', async (t) => {
         const store = await open(t);
         await withRefreshToken(store);
         await store.insertRefreshToken(refreshToken({ hash: 'rt-used', usedAt: T0 }), 100);
-        await store.insertRefreshFamily(refreshFamily({ id: 'family-2' }));
-        await store.insertRefreshToken(refreshToken({ hash: 'rt-2', familyId: 'family-2' }), 100);
+        await store.startRefreshFamily(refreshFamily({ id: 'family-2' }), refreshToken({ hash: 'rt-2', familyId: 'family-2' }), 100);
         t.equal(await store.revokeRefreshFamily('family-1', T0 + 9), true);
         t.equal(await store.revokeRefreshFamily('family-1', T0 + 10), false);
         t.equal(await store.revokeRefreshFamily('nobody', T0 + 10), false);
@@ -421,7 +431,7 @@ export function storeContract(t: Test, name: string, makeStore: () => Promise<To
       t.test('the live cap: the 101st token revokes the oldest live one, and 100 stay live', async (t) => {
         const store = await open(t);
         await store.insertApiToken(userApiToken());
-        await store.insertRefreshFamily(refreshFamily());
+        await store.startRefreshFamily(refreshFamily(), null, 100);
         for (let i = 0; i < 101; i++) {
           await store.insertRefreshToken(refreshToken({ hash: `rt-${i}`, createdAt: T0 + i }), 100);
         }
@@ -436,9 +446,9 @@ export function storeContract(t: Test, name: string, makeStore: () => Promise<To
         const at = T0 + DAY;
         await store.insertApiToken(userApiToken());
         await store.insertApiToken(userApiToken({ clientId: 'client-2' }));
-        await store.insertRefreshFamily(refreshFamily());
-        await store.insertRefreshFamily(refreshFamily({ id: 'family-2' }));
-        await store.insertRefreshFamily(refreshFamily({ id: 'family-other', clientId: 'client-2' }));
+        await store.startRefreshFamily(refreshFamily(), null, 100);
+        await store.startRefreshFamily(refreshFamily({ id: 'family-2' }), null, 100);
+        await store.startRefreshFamily(refreshFamily({ id: 'family-other', clientId: 'client-2' }), null, 100);
         const noise = [
           refreshToken({ hash: 'used', createdAt: T0, usedAt: T0 + 1 }),
           refreshToken({ hash: 'revoked', createdAt: T0, revokedAt: T0 + 1 }),
@@ -473,8 +483,7 @@ export function storeContract(t: Test, name: string, makeStore: () => Promise<To
       t.test('a second use answers reused and revokes the whole family, its newest token included', async (t) => {
         const store = await open(t);
         await withRefreshToken(store);
-        await store.insertRefreshFamily(refreshFamily({ id: 'family-2' }));
-        await store.insertRefreshToken(refreshToken({ hash: 'rt-other-family', familyId: 'family-2' }), 100);
+        await store.startRefreshFamily(refreshFamily({ id: 'family-2' }), refreshToken({ hash: 'rt-other-family', familyId: 'family-2' }), 100);
         await store.rotateRefreshToken('rt-1', refreshToken({ hash: 'rt-2', createdAt: T0 + 1 }), 100, T0 + 1);
         await store.rotateRefreshToken('rt-2', refreshToken({ hash: 'rt-3', createdAt: T0 + 2 }), 100, T0 + 2);
 
@@ -646,16 +655,35 @@ export function storeContract(t: Test, name: string, makeStore: () => Promise<To
           name: 'a second refresh family with the same id conflicts',
           act: async (store) => {
             await withRefreshToken(store);
-            await store.insertRefreshFamily(refreshFamily({ createdAt: T0 + 1 }));
+            await store.startRefreshFamily(refreshFamily({ createdAt: T0 + 1 }), null, 100);
           },
           code: 'ERR_STORE_CONFLICT',
         },
         {
           name: 'a refresh family of an unknown client is refused',
-          act: (store) => store.insertRefreshFamily(refreshFamily()),
+          act: (store) => store.startRefreshFamily(refreshFamily(), null, 100),
           code: 'ERR_STORE_REFERENCE',
           unchanged: async (store, t) => t.equal(await store.getRefreshFamily('family-1'), undefined),
         },
+        ...[
+          { name: 'whose hash exists', token: refreshToken({ familyId: 'family-2' }), code: 'ERR_STORE_CONFLICT' },
+          { name: 'of another family', token: refreshToken({ hash: 'rt-2' }), code: 'ERR_STORE_REFERENCE' },
+          { name: 'of another client', token: refreshToken({ hash: 'rt-2', familyId: 'family-2', clientId: 'client-2' }), code: 'ERR_STORE_REFERENCE' },
+          { name: 'under maxLive 0', token: refreshToken({ hash: 'rt-2', familyId: 'family-2' }), code: 'ERR_STORE_INVALID', maxLive: 0 },
+        ].map(({ name, token, code, maxLive }) => ({
+          name: `a new family whose first token is refused (${name}) is not started either`,
+          act: async (store: TokenStore) => {
+            await withRefreshToken(store);
+            await store.insertApiToken(userApiToken({ clientId: 'client-2' }));
+            await store.startRefreshFamily(refreshFamily({ id: 'family-2' }), token, maxLive ?? 100);
+          },
+          code,
+          unchanged: async (store: TokenStore, t: Test) => {
+            t.equal(await store.getRefreshFamily('family-2'), undefined, 'no family');
+            t.same(await store.getRefreshToken('rt-1'), refreshToken(), 'the existing token is untouched');
+            t.equal(await store.getRefreshToken('rt-2'), undefined, 'no token');
+          },
+        })),
         {
           name: 'a second refresh token with the same hash conflicts',
           act: async (store) => {
@@ -697,7 +725,7 @@ export function storeContract(t: Test, name: string, makeStore: () => Promise<To
           name: 'a successor in another family is refused and the presented token stays unused',
           act: async (store) => {
             await withRefreshToken(store);
-            await store.insertRefreshFamily(refreshFamily({ id: 'family-2' }));
+            await store.startRefreshFamily(refreshFamily({ id: 'family-2' }), null, 100);
             await store.rotateRefreshToken('rt-1', refreshToken({ hash: 'rt-2', familyId: 'family-2' }), 100, T0 + 1);
           },
           code: 'ERR_STORE_INVALID',
@@ -880,7 +908,7 @@ export function storeContract(t: Test, name: string, makeStore: () => Promise<To
           ['listAccessTokens', () => store.listAccessTokens({ owner: 'user', tenantId: 'a' })],
           ['revokeAccessToken', () => store.revokeAccessToken('a', T0)],
           ['listActiveAccessTokenIds', () => store.listActiveAccessTokenIds('user', T0)],
-          ['insertRefreshFamily', () => store.insertRefreshFamily(refreshFamily())],
+          ['startRefreshFamily', () => store.startRefreshFamily(refreshFamily(), refreshToken(), 100)],
           ['getRefreshFamily', () => store.getRefreshFamily('f')],
           ['insertRefreshToken', () => store.insertRefreshToken(refreshToken(), 100)],
           ['rotateRefreshToken', () => store.rotateRefreshToken('h', refreshToken(), 100, T0)],

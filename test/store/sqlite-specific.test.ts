@@ -11,7 +11,7 @@ import Database from 'better-sqlite3';
 import t, { type Test } from 'tap';
 import { pendingMigrations, type Migration } from '../../src/store/migrations.js';
 import { SQLITE_MIGRATIONS } from '../../src/store/sqlite-migrations.js';
-import { createSqliteStore } from '../../src/store/sqlite.js';
+import { createSqliteStore, REVOKE_BEYOND_LIVE } from '../../src/store/sqlite.js';
 import type { RotateOutcome, TokenStore } from '../../src/store/types.js';
 import { refreshFamily, refreshToken, T0, userAccessToken, userApiToken } from '../helpers/store-contract.js';
 import type { RaceInput } from '../helpers/sqlite-race-worker.js';
@@ -115,10 +115,41 @@ t.test('migrations', async (t) => {
       'memberships_by_tenant',
       'refresh_families_by_client',
       'refresh_tokens_by_family',
-      'refresh_tokens_live',
+      'refresh_tokens_live_by_expiry',
       'signing_keys_by_created',
       'tenants_by_created',
     ]);
+  });
+
+  t.test('the live cap seeks live tokens on a covering index, never walking expired ones or the table', async (t) => {
+    const path = join(tempDir(t), 'store.db');
+    await openStore(t, path);
+    const plan = rawConnection(t, path)
+      .prepare<{ client: string; at: number; keep: number }, { detail: string }>(`EXPLAIN QUERY PLAN ${REVOKE_BEYOND_LIVE}`)
+      .all({ client: 'client-1', at: T0, keep: 100 })
+      .map((r) => r.detail);
+    t.ok(
+      plan.includes('SEARCH refresh_tokens USING COVERING INDEX refresh_tokens_live_by_expiry (client_id=? AND expires_at>?)'),
+      plan.join('\n'),
+    );
+    t.notOk(plan.some((detail) => detail.startsWith('SCAN')), 'no scan');
+  });
+
+  t.test('a file at version 1 migrates to the live-cap index and keeps its tokens under the cap', async (t) => {
+    const path = join(tempDir(t), 'store.db');
+    const old = new Database(path);
+    old.exec(SQLITE_MIGRATIONS[0]!.sql);
+    old.exec("CREATE TABLE schema_migrations (version INTEGER NOT NULL PRIMARY KEY, name TEXT NOT NULL) STRICT; INSERT INTO schema_migrations VALUES (1, 'initial')");
+    old.close();
+    const store = createSqliteStore({ path });
+    t.teardown(() => store.close());
+    await t.rejects(store.getRefreshToken('rt-1'), { code: 'ERR_STORE_NOT_MIGRATED' });
+    await store.migrate();
+    await store.insertApiToken(userApiToken());
+    await store.startRefreshFamily(refreshFamily(), refreshToken(), 1);
+    await store.startRefreshFamily(refreshFamily({ id: 'family-2' }), refreshToken({ hash: 'rt-2', familyId: 'family-2', createdAt: T0 + 1 }), 1);
+    t.equal((await store.getRefreshToken('rt-1'))?.revokedAt, T0 + 1);
+    t.equal((await store.getRefreshToken('rt-2'))?.revokedAt, null);
   });
 
   t.test('a store on an unmigrated file refuses calls until migrate()', async (t) => {
@@ -190,8 +221,7 @@ t.test('secrets at rest (security case 34): a dump of the file holds digests, ne
   const store = createSqliteStore({ path });
   await store.migrate();
   await store.insertApiToken(userApiToken({ secretHash: digests[0]! }));
-  await store.insertRefreshFamily(refreshFamily());
-  await store.insertRefreshToken(refreshToken({ hash: digests[1]! }), 100);
+  await store.startRefreshFamily(refreshFamily(), refreshToken({ hash: digests[1]! }), 100);
   await store.rotateRefreshToken(digests[1]!, refreshToken({ hash: digests[2]!, createdAt: T0 + 1 }), 100, T0 + 1);
   // The token service holds the JWT when it records an access token; the record must drop it.
   await store.insertAccessToken({ ...userAccessToken(), jwt: accessJwt } as ReturnType<typeof userAccessToken>);
@@ -211,8 +241,7 @@ t.test('several connections on one file', async (t) => {
   const seed = async (store: TokenStore, hashes: readonly string[]) => {
     await store.insertApiToken(userApiToken());
     for (const hash of hashes) {
-      await store.insertRefreshFamily(refreshFamily({ id: `family-${hash}` }));
-      await store.insertRefreshToken(refreshToken({ hash, familyId: `family-${hash}` }), 100);
+      await store.startRefreshFamily(refreshFamily({ id: `family-${hash}` }), refreshToken({ hash, familyId: `family-${hash}` }), 100);
     }
   };
 
