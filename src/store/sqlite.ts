@@ -110,12 +110,36 @@ function createPrivateFile(path: string): void {
   }
 }
 
+/**
+ * Durability under WAL. A commit with `synchronous = FULL` syncs the WAL before it is acknowledged,
+ * and every earlier frame with it (the WAL is one sequential log); `NORMAL` leaves the sync to the
+ * next checkpoint, so a power loss can take the last commits back (never corrupt the file: WAL
+ * recovery keeps a prefix of whole transactions).
+ *
+ * FULL is the connection's setting, set explicitly: SQLite's build default (FULL on a new file,
+ * NORMAL once the file is in WAL mode) would make durability depend on whether the process
+ * created the file. Revocations (credential, family, tenant, replayed refresh token), credential
+ * creation, memberships and signing keys are durable once acknowledged: a revoked credential never
+ * comes back alive and a secret shown once exists.
+ *
+ * Refresh-token issuance (an exchange's family and first token) and rotation commit with NORMAL
+ * (`relaxed`), switched per transaction. What a power loss can take is the last few milliseconds of
+ * issued refresh tokens and families: their holders are refused (an unknown refresh token, a JWT
+ * whose family is unknown fails the liveness check) and exchange again. Nothing refused comes back:
+ * the next FULL commit makes every earlier frame durable, and a rotation that finds a replay revokes
+ * the family in a FULL transaction of its own. Measured with bench/exchange.ts (SQLite store, same
+ * run): FULL on the exchange costs one WAL fsync per token.
+ */
+const SYNC_DURABLE = 'PRAGMA synchronous = FULL';
+const SYNC_RELAXED = 'PRAGMA synchronous = NORMAL';
+
 function openDatabase(path: string, busyTimeoutMs: number): Database.Database {
   if (path !== ':memory:') createPrivateFile(path);
   const db = new Database(path, { timeout: busyTimeoutMs });
   try {
     // WAL: readers (the proxy's liveness checks) never wait for the writer.
     db.pragma('journal_mode = WAL');
+    db.exec(SYNC_DURABLE);
     db.pragma('foreign_keys = ON');
   } catch (err) {
     db.close();
@@ -319,10 +343,9 @@ function prepare(db: Database.Database) {
       const token = refreshTokenFromRow(row);
       const familyRow = s.getFamily.get(token.familyId);
       const check = checkRotation(token, familyRow && refreshFamilyFromRow(familyRow), now);
-      if (check === 'reused') {
-        revokeFamily(token.familyId, now);
-        return { outcome: 'reused', familyId: token.familyId, clientId: token.clientId };
-      }
+      // A replay: the caller revokes the family, durably (see SYNC_RELAXED). Use is final, so
+      // every later transaction finds the same replay.
+      if (check === 'reused') return { outcome: 'reused', familyId: token.familyId, clientId: token.clientId };
       if (check !== 'rotate') return { outcome: check };
       assertSuccessor(token, next);
       s.markUsed.run(now, hash);
@@ -376,6 +399,21 @@ export function createSqliteStore(options: SqliteStoreOptions): TokenStore {
       throw translate(err);
     }
   };
+
+  /**
+   * Runs one transaction committed with `synchronous = NORMAL`: refresh-token issuance and
+   * rotation only (see SYNC_RELAXED). The pragma takes effect when compiled, so it is executed
+   * each time rather than prepared.
+   */
+  const relaxed = <T>(fn: (s: Prepared) => T): T =>
+    run((s) => {
+      db.exec(SYNC_RELAXED);
+      try {
+        return fn(s);
+      } finally {
+        db.exec(SYNC_DURABLE);
+      }
+    });
 
   const store: TokenStore = {
     async migrate() {
@@ -476,7 +514,7 @@ export function createSqliteStore(options: SqliteStoreOptions): TokenStore {
     },
 
     async startRefreshFamily(family, firstToken, maxLive) {
-      run((s) => s.tx.startRefreshFamily.immediate(family, firstToken, maxLive));
+      relaxed((s) => s.tx.startRefreshFamily.immediate(family, firstToken, maxLive));
     },
     async getRefreshFamily(id) {
       return run((s) => {
@@ -488,7 +526,10 @@ export function createSqliteStore(options: SqliteStoreOptions): TokenStore {
       run((s) => s.tx.insertRefreshToken.immediate(record, maxLive));
     },
     async rotateRefreshToken(hash, next, maxLive, now) {
-      return run((s) => s.tx.rotateRefreshToken.immediate(hash, next, maxLive, now));
+      const outcome = relaxed((s) => s.tx.rotateRefreshToken.immediate(hash, next, maxLive, now));
+      // RFC 9700 §4.14.2: a replay revokes the whole family; a revocation is durable (FULL).
+      if (outcome.outcome === 'reused') run((s) => s.tx.revokeRefreshFamily.immediate(outcome.familyId, now));
+      return outcome;
     },
     async getRefreshToken(hash) {
       return run((s) => {

@@ -318,3 +318,46 @@ t.test('a write lock held beyond the busy timeout fails closed with ERR_STORE_UN
   holder.exec('ROLLBACK');
   t.equal(await store.revokeApiToken('client-1', T0 + 2), true, 'and the store recovers once the lock is released');
 });
+
+t.test('durability: every commit is FULL but refresh-token issuance and rotation, which are NORMAL', async (t) => {
+  const path = join(tempDir(t), 'store.db');
+  // The file is in WAL mode already: SQLite's build default would open it with NORMAL.
+  await (await openStore(t, path)).close();
+  const settings: string[] = [];
+  const connections = new Set<Database.Database>();
+  const exec = Database.prototype.exec;
+  Database.prototype.exec = function (this: Database.Database, sql: string) {
+    if (sql.startsWith('PRAGMA synchronous')) {
+      settings.push(sql.slice('PRAGMA synchronous = '.length));
+      connections.add(this);
+    }
+    return exec.call(this, sql);
+  };
+  t.teardown(() => {
+    Database.prototype.exec = exec;
+  });
+  const synchronous = () => [...connections].map((db) => db.pragma('synchronous', { simple: true }));
+  const FULL = [2];
+
+  const store = await openStore(t, path);
+  t.same(settings.splice(0), ['FULL'], 'FULL is set explicitly at open');
+  t.same(synchronous(), FULL);
+  await store.insertApiToken(userApiToken());
+  await store.startRefreshFamily(refreshFamily(), refreshToken(), 100);
+  t.same(settings.splice(0), ['NORMAL', 'FULL'], 'an exchange commits NORMAL, then FULL is back');
+  const now = T0 + MINUTE;
+  await store.rotateRefreshToken('rt-1', refreshToken({ hash: 'rt-2', createdAt: now }), 100, now);
+  t.same(settings.splice(0), ['NORMAL', 'FULL'], 'a rotation commits NORMAL');
+  t.same(await store.rotateRefreshToken('rt-1', refreshToken({ hash: 'rt-3', createdAt: now }), 100, now + 1), {
+    outcome: 'reused',
+    familyId: 'family-1',
+    clientId: 'client-1',
+  });
+  t.same(settings.splice(0), ['NORMAL', 'FULL'], 'a replay is found under NORMAL without writing…');
+  t.equal((await store.getRefreshFamily('family-1'))?.revokedAt, now + 1, '…and the family is revoked in a FULL transaction');
+  t.equal((await store.getRefreshToken('rt-2'))?.revokedAt, now + 1);
+  await store.revokeApiToken('client-1', now + 2);
+  await store.putMembership('tenant-a', 'user-1', ['admin'], now + 2);
+  t.same(settings, [], 'revocations and directory writes never switch away from FULL');
+  t.same(synchronous(), FULL);
+});
