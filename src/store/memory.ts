@@ -120,7 +120,8 @@ export function createMemoryStore(): TokenStore {
   const accessTokens = new Map<string, AccessTokenRecord>();
   const families = new Map<string, RefreshFamilyRecord>();
   const refreshTokens = new Map<string, RefreshTokenRecord>();
-  const refreshByFamily = new Map<string, Set<string>>();
+  /** A family's token hashes: the first alone (most families never refresh), a Set from the second on. */
+  const refreshByFamily = new Map<string, string | Set<string>>();
   const refreshByClient = new Map<string, Set<string>>();
   const liveByClient = new Map<string, LiveIndex>();
   const signingKeys = new Map<string, SigningKeyRecord>();
@@ -135,15 +136,27 @@ export function createMemoryStore(): TokenStore {
     map.set(key, value);
   };
 
-  const addToIndex = (index: Map<string, Set<string>>, key: string, hash: string): void => {
-    const set = index.get(key) ?? new Set<string>();
-    set.add(hash);
-    index.set(key, set);
+  const addToClient = (clientId: string, hash: string): void => {
+    const set = refreshByClient.get(clientId);
+    if (set === undefined) refreshByClient.set(clientId, new Set([hash]));
+    else set.add(hash);
+  };
+
+  const addToFamily = (familyId: string, hash: string): void => {
+    const held = refreshByFamily.get(familyId);
+    if (held === undefined) refreshByFamily.set(familyId, hash);
+    else if (typeof held === 'string') refreshByFamily.set(familyId, new Set([held, hash]));
+    else held.add(hash);
+  };
+
+  const tokensOfFamily = (familyId: string): Iterable<string> => {
+    const held = refreshByFamily.get(familyId);
+    return held === undefined ? [] : typeof held === 'string' ? [held] : held;
   };
 
   /** Revokes a family and every token in it; false if it was revoked already. */
   const revokeFamily = (family: RefreshFamilyRecord, now: number): boolean => {
-    for (const hash of refreshByFamily.get(family.id) ?? []) {
+    for (const hash of tokensOfFamily(family.id)) {
       const token = refreshTokens.get(hash);
       if (token !== undefined && token.revokedAt === null) setRefreshToken(copyRefreshToken({ ...token, revokedAt: now }));
     }
@@ -185,8 +198,8 @@ export function createMemoryStore(): TokenStore {
     assertMaxLive(maxLive);
     assertRefreshTokenFamily(record, families.get(record.familyId));
     insertNew(refreshTokens, record.hash, copyRefreshToken(record), 'refresh token');
-    addToIndex(refreshByFamily, record.familyId, record.hash);
-    addToIndex(refreshByClient, record.clientId, record.hash);
+    addToFamily(record.familyId, record.hash);
+    addToClient(record.clientId, record.hash);
     const now = record.createdAt;
     const index = liveByClient.get(record.clientId);
     if (index === undefined || now < index.now) {

@@ -265,8 +265,20 @@ export const copyTenant = (r: TenantRecord): TenantRecord => Object.freeze({ id:
 export const copyMembership = (r: MembershipRecord): MembershipRecord => membershipFromRow(membershipToRow(r));
 export const copyApiToken = (r: ApiTokenRecord): ApiTokenRecord => apiTokenFromRow(apiTokenToRow(r));
 export const copyAccessToken = (r: AccessTokenRecord): AccessTokenRecord => accessTokenFromRow(accessTokenToRow(r));
-export const copyRefreshFamily = (r: RefreshFamilyRecord): RefreshFamilyRecord => refreshFamilyFromRow(refreshFamilyToRow(r));
-export const copyRefreshToken = (r: RefreshTokenRecord): RefreshTokenRecord => refreshTokenFromRow(refreshTokenToRow(r));
+// Flat records of scalars: picking the known members into a frozen object is what the row form
+// would give, without the intermediate row (these are written on every exchange and refresh).
+export const copyRefreshFamily = (r: RefreshFamilyRecord): RefreshFamilyRecord =>
+  Object.freeze({ id: r.id, clientId: r.clientId, createdAt: r.createdAt, revokedAt: r.revokedAt });
+export const copyRefreshToken = (r: RefreshTokenRecord): RefreshTokenRecord =>
+  Object.freeze({
+    hash: r.hash,
+    familyId: r.familyId,
+    clientId: r.clientId,
+    createdAt: r.createdAt,
+    expiresAt: r.expiresAt,
+    usedAt: r.usedAt,
+    revokedAt: r.revokedAt,
+  });
 export const copySigningKey = (r: SigningKeyRecord): SigningKeyRecord => signingKeyFromRow(signingKeyToRow(r));
 
 // Decisions.

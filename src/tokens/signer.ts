@@ -25,7 +25,8 @@ export interface JwtSigner {
   sign(claims: Readonly<Record<string, unknown>>, options: SignOptions): SignedJwt;
 }
 
-type Sign = (payload: Record<string, unknown>) => string;
+/** Signs a payload given as its JSON text. */
+type Sign = (payloadJson: string) => string;
 
 interface CachedSigner {
   readonly privateKey: KeyObject;
@@ -48,10 +49,25 @@ function compactSigner(kid: string, alg: SigningAlgorithm, privateKey: KeyObject
   const head = `${Buffer.from(JSON.stringify({ alg, typ: 'JWT', kid }), 'utf8').toString('base64url')}.`;
   const digest = DIGEST[alg];
   const options = { key, dsaEncoding: 'ieee-p1363' as const };
-  return (payload) => {
-    const input = head + Buffer.from(JSON.stringify(payload), 'utf8').toString('base64url');
+  return (payloadJson) => {
+    const input = head + Buffer.from(payloadJson, 'utf8').toString('base64url');
     return `${input}.${cryptoSign(digest, Buffer.from(input, 'latin1'), options).toString('base64url')}`;
   };
+}
+
+/**
+ * The payload JSON, exactly as `JSON.stringify({ ...claims, iat, exp, jti })` writes it (`exp`
+ * omitted when null). When `claims` names none of the three, their members are appended to the
+ * claims' own JSON instead of copying every claim into a new object first; otherwise the spread
+ * decides, so a claim can never appear twice.
+ */
+function payloadJson(claims: Readonly<Record<string, unknown>>, iat: number, exp: number | null, jti: string): string {
+  if (!('iat' in claims) && !('exp' in claims) && !('jti' in claims)) {
+    const own = JSON.stringify(claims);
+    if (own.length > 2 && own.endsWith('}')) return `${own.slice(0, -1)},"iat":${iat}${exp === null ? '' : `,"exp":${exp}`},"jti":${JSON.stringify(jti)}}`;
+  }
+  // `exp: undefined` is dropped by JSON.stringify, so a stray `exp` in claims cannot survive `null`.
+  return JSON.stringify({ ...claims, iat, exp: exp ?? undefined, jti });
 }
 
 /**
@@ -91,8 +107,7 @@ export function createJwtSigner(deps: { keys: KeyManager; clock: Clock }): JwtSi
       const expiresAt = expiresInSeconds === null ? null : issuedAt + expiresInSeconds;
       const given = claims.jti;
       const jti = typeof given === 'string' && given !== '' ? given : randomUUID();
-      // `exp: undefined` is dropped by JSON.stringify, so a stray `exp` in claims cannot survive `null`.
-      const token = sign({ ...claims, iat: issuedAt, exp: expiresAt ?? undefined, jti });
+      const token = sign(payloadJson(claims, issuedAt, expiresAt, jti));
       return { token, kid: key.kid, issuedAt, expiresAt, jti };
     },
   });

@@ -116,3 +116,23 @@ t.test('signing before the keys are loaded fails by code', async (t) => {
   );
   t.throws(() => createJwtSigner({ keys, clock }).sign({}, { expiresInSeconds: 60 }), { code: 'ERR_KEYS_NOT_LOADED' });
 });
+
+t.test('the payload is byte for byte the JSON of the claims followed by iat, exp and jti', async (t) => {
+  const { clock, signer } = await signerFor('EdDSA');
+  const iat = Math.floor(clock.now() / 1000);
+  const cases: Array<[string, Record<string, unknown>, number | null]> = [
+    ['the exchange claims', { iss: 'https://g.test', sub: 'c', tenantId: 't', createdByUserId: null, metadata: {}, roles: [], permissions: ['a.b'], sid: 'f' }, 60],
+    ['no expiry', { sub: 'a', metadata: { nested: { list: [1, 'two', null] } } }, null],
+    ['undefined members are dropped', { sub: 'a', userId: undefined }, 60],
+    ['non-ASCII and escapes', { sub: 'ü\u2028"\\', description: '日本' }, 60],
+    ['integer-like keys first', { b: 1, 2: 'two', a: 3 }, 60],
+    ['no claims at all', {}, 60],
+    ['a claim named like a signer member', { sub: 'a', iat: 1, exp: 2 }, 60],
+  ];
+  for (const [name, claims, expiresInSeconds] of cases) {
+    const signed = signer.sign(claims, { expiresInSeconds });
+    const text = Buffer.from(signed.token.split('.')[1]!, 'base64url').toString('utf8');
+    const exp = expiresInSeconds === null ? undefined : iat + expiresInSeconds;
+    t.equal(text, JSON.stringify({ ...claims, iat, exp, jti: signed.jti }), name);
+  }
+});
