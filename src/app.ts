@@ -19,6 +19,7 @@ import type { Decide } from './proxy/decide.js';
 import { createForwarder } from './proxy/forward.js';
 import { createWebSocketTunnel } from './proxy/websocket.js';
 import { createMemoryStore } from './store/memory.js';
+import { instrumentStore } from './store/instrumented.js';
 import { createSqliteStore } from './store/sqlite.js';
 import type { TokenStore } from './store/types.js';
 import { createKeyEncryption, loadKeyEncryptionKey } from './tokens/key-encryption.js';
@@ -26,6 +27,7 @@ import { createKeyManager, type KeyManager } from './tokens/keys.js';
 import { createOwnKeySource } from './tokens/own-key-source.js';
 import { createJwtSigner, type JwtSigner } from './tokens/signer.js';
 import { createDirectory } from './tokens/directory.js';
+import { instrumentTokenService } from './tokens/instrumented.js';
 import { createRateLimiter } from './tokens/rate-limit.js';
 import { createSecretHasher, loadSecretKey } from './tokens/secrets.js';
 import { createTokenService, MAX_EXPIRES_IN_MINUTES } from './tokens/service.js';
@@ -41,6 +43,7 @@ export interface TokenServiceContext {
   readonly signer: JwtSigner;
   readonly clock: Clock;
   readonly log: Logger;
+  readonly metrics: Metrics;
 }
 
 /** Builds the token service and directory over the prepared pieces (src/tokens/service.ts). */
@@ -50,11 +53,11 @@ export type TokenServiceFactory = (context: TokenServiceContext) => Promise<{ to
  * The standalone token service: the secret-hash server key (config, env or a generated file in
  * dataDir), the directory, the exchange rate limiter (security case 29) and the service.
  */
-export const defaultTokenServices: TokenServiceFactory = async ({ config, tokenService: ts, store, keys, signer, clock, log }) => {
+export const defaultTokenServices: TokenServiceFactory = async ({ config, tokenService: ts, store, keys, signer, clock, log, metrics }) => {
   const secretKey = await loadSecretKey({ value: ts.secretKey, dataDir: config.dataDir }, { log });
   const directory = createDirectory(config.directory, { store, clock });
   const rateLimiter = createRateLimiter(ts.rateLimit, { clock });
-  const tokenService = createTokenService(ts, { store, signer, keys, directory, hasher: createSecretHasher(secretKey), rateLimiter, clock, log });
+  const tokenService = createTokenService(ts, { store, signer, keys, directory, hasher: createSecretHasher(secretKey), rateLimiter, clock, log, metrics });
   return { tokenService, directory };
 };
 
@@ -119,12 +122,14 @@ export function createApp(config: CompiledConfig, deps: AppDeps): App {
 
   /** SPEC §2 standalone: store, signing keys, own key source, vendor tokens, token service, routes. */
   async function startTokenService(ts: CompiledTokenService): Promise<{ keySources: KeySource[]; liveness: (identity: Identity) => Promise<Identity> }> {
-    if (deps.store !== undefined) store = deps.store;
-    else if (config.store.driver === 'memory') store = createMemoryStore();
+    let driver: TokenStore;
+    if (deps.store !== undefined) driver = deps.store;
+    else if (config.store.driver === 'memory') driver = createMemoryStore();
     else {
       await mkdir(dirname(config.store.path), { recursive: true, mode: 0o700 });
-      store = createSqliteStore({ path: config.store.path });
+      driver = createSqliteStore({ path: config.store.path });
     }
+    store = instrumentStore(driver, metrics);
     await store.migrate();
     const kek = await loadKeyEncryptionKey({ value: ts.keyEncryptionKey, valueSource: 'tokenService.keyEncryptionKey', dataDir: config.dataDir }, { log });
     const keys = createKeyManager(
@@ -143,7 +148,9 @@ export function createApp(config: CompiledConfig, deps: AppDeps): App {
     if (ownIssuer === undefined) throw new Error('tokenService without its own issuer');
     const ownSource = createOwnKeySource(ownIssuer, { keys, clock, metrics, log });
     const keySources = config.issuers.map((issuer) => (issuer === ownIssuer ? ownSource : createKeySource(issuer, { clock, metrics, log })));
-    const { tokenService, directory } = await (deps.tokenServices ?? defaultTokenServices)({ config, tokenService: ts, store, keys, signer, clock, log });
+    const built = await (deps.tokenServices ?? defaultTokenServices)({ config, tokenService: ts, store, keys, signer, clock, log, metrics });
+    const { directory } = built;
+    const tokenService = instrumentTokenService(built.tokenService, metrics);
     const vendorTokens = createVendorTokens(ts, { signer, clock, keys: ownSource });
     tokenApi = createTokenApi({ issuer: ts.issuer, refreshTokens: ts.refreshTokens, realm: config.auth.realm }, { tokenService, directory, vendorTokens, keys, log });
     return {
