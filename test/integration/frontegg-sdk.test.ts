@@ -66,13 +66,20 @@ t.test('the unmodified Frontegg Node SDK authenticates against the gateway and v
   t.equal(userAccess.status, 201);
   const api = await call('/identity/resources/tenants/api-tokens/v2', { 'frontegg-tenant-id': TENANT }, { description: 'sdk', metadata: { team: 'a' }, roleIds: ['r-viewer'] });
   t.equal(api.status, 201);
-  const exchanged = await fetch(`${s.gateway.url}/identity/resources/auth/v2/api-token`, {
-    method: 'POST',
-    headers: { 'content-type': 'application/json' },
-    body: JSON.stringify({ clientId: api.body.clientId, secret: api.body.secret }),
-  });
-  t.equal(exchanged.status, 200);
-  const jwt = ((await exchanged.json()) as { access_token: string }).access_token;
+  const userApi = await call('/identity/resources/users/api-tokens/v1', { 'frontegg-tenant-id': TENANT, 'frontegg-user-id': USER }, { description: 'sdk' });
+  t.equal(userApi.status, 201);
+  const exchange = async (version: 'v1' | 'v2', token: Json) => {
+    const res = await fetch(`${s.gateway.url}/identity/resources/auth/${version}/api-token`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ clientId: token.clientId, secret: token.secret }),
+    });
+    t.equal(res.status, 200, `exchange ${version}`);
+    const body = (await res.json()) as { access_token?: string; accessToken?: string };
+    return String(body.access_token ?? body.accessToken);
+  };
+  const jwt = await exchange('v2', api.body);
+  const userJwt = await exchange('v1', userApi.body);
   const accessKey = String(access.body.secret);
 
   const mark = s.gateway.logs.lines().length;
@@ -90,6 +97,10 @@ t.test('the unmodified Frontegg Node SDK authenticates against the gateway and v
   const byBearer = await get(app, '/whoami', { authorization: `Bearer ${jwt}` });
   t.equal(byBearer.status, 200, `an exchanged tenant API token JWT in Authorization is accepted (SDK log: ${app.output()})`);
   t.match(await byBearer.json(), { type: 'tenantApiToken', sub: api.body.clientId, tenantId: TENANT, roles: ['viewer'], metadata: { team: 'a' }, id: '' });
+
+  const byUserBearer = await get(app, '/whoami', { authorization: `Bearer ${userJwt}` });
+  t.equal(byUserBearer.status, 200, 'an exchanged user API token JWT in Authorization is accepted');
+  t.match(await byUserBearer.json(), { type: 'userApiToken', sub: userApi.body.clientId, tenantId: TENANT, createdByUserId: USER, id: USER }, 'req.frontegg.user.id is the user');
 
   // The SDK's own refusals, for the record of what it checks.
   const refusals: { name: string; path: string; headers: Record<string, string>; status: number }[] = [
