@@ -564,8 +564,10 @@ export function createTokenService(config: CompiledTokenService, deps: TokenServ
     },
     deleteAccessToken,
     async activeAccessTokenIds(owner: OwnerKind): Promise<string[]> {
-      // A disabled kind cannot be used (SPEC §3): the SDKs then treat every such token as inactive.
-      if (!config.accessTokens.enabled) return [];
+      // A disabled kind cannot be used (SPEC §3). Frontegg answers both vendor-only lookups with
+      // 403 "Api tokens are disabled", and its Node SDK refuses the token on exactly that answer;
+      // on any other failure of the `{id}` lookup the SDK has no status to send.
+      requireEnabled('accessTokens');
       const now = clock.now();
       const ids = await store.listActiveAccessTokenIds(owner, now);
       if (owner === 'tenant') return ids;
@@ -575,7 +577,7 @@ export function createTokenService(config: CompiledTokenService, deps: TokenServ
       return active;
     },
     async accessTokenInfo(owner: OwnerKind, id: string): Promise<AccessTokenInfo | undefined> {
-      if (!config.accessTokens.enabled) return undefined;
+      requireEnabled('accessTokens');
       const record = await store.getAccessToken(id);
       const grants = await accessGrants(record, owner, clock.now());
       if (record === undefined || grants === undefined) return undefined;
