@@ -9,7 +9,7 @@ import { join } from 'node:path';
 import { Worker } from 'node:worker_threads';
 import Database from 'better-sqlite3';
 import t, { type Test } from 'tap';
-import { pendingMigrations, type Migration } from '../../src/store/migrations.js';
+import { assertMigrationList, pendingMigrations, type Migration } from '../../src/store/migrations.js';
 import { SQLITE_MIGRATIONS } from '../../src/store/sqlite-migrations.js';
 import { createSqliteStore } from '../../src/store/sqlite.js';
 import type { RotateOutcome, TokenStore } from '../../src/store/types.js';
@@ -150,22 +150,39 @@ t.test('migrations', async (t) => {
     }
   });
 
-  t.test('planning: the applied history must be a prefix of the known list', async (t) => {
+  t.test('planning: every applied version must be known; a known one missing below an applied one is still pending', async (t) => {
     const known: Migration[] = [
       { version: 1, name: 'initial', sql: '' },
       { version: 2, name: 'second', sql: '' },
+      { version: 3, name: 'third', sql: '' },
     ];
+    const applied = (...versions: number[]) => versions.map((v) => ({ version: v, name: known[v - 1]!.name }));
     const cases: { name: string; applied: { version: number; name: string }[]; pending?: number[]; code?: string }[] = [
-      { name: 'nothing applied: everything pending', applied: [], pending: [1, 2] },
-      { name: 'the first applied: the second pending', applied: [{ version: 1, name: 'initial' }], pending: [2] },
-      { name: 'all applied, in any order: nothing pending', applied: [known[1]!, known[0]!], pending: [] },
-      { name: 'an unknown later version is refused', applied: [...known, { version: 3, name: 'third' }], code: 'ERR_STORE_SCHEMA' },
+      { name: 'nothing applied: everything pending', applied: [], pending: [1, 2, 3] },
+      { name: 'the first applied: the rest pending, in order', applied: applied(1), pending: [2, 3] },
+      { name: 'all applied, in any order: nothing pending', applied: applied(3, 1, 2), pending: [] },
+      { name: 'a parallel branch’s version missing below an applied one is pending', applied: applied(1, 3), pending: [2] },
+      { name: 'an unknown later version is refused', applied: [...applied(1, 2, 3), { version: 4, name: 'fourth' }], code: 'ERR_STORE_SCHEMA' },
+      { name: 'an unknown version inside a gap is refused', applied: [{ version: 1, name: 'initial' }, { version: 2, name: 'other branch' }], code: 'ERR_STORE_SCHEMA' },
       { name: 'a renamed version is refused', applied: [{ version: 1, name: 'other' }], code: 'ERR_STORE_SCHEMA' },
-      { name: 'a gap is refused', applied: [{ version: 2, name: 'second' }], code: 'ERR_STORE_SCHEMA' },
+      { name: 'a history without the base schema is refused', applied: applied(2), code: 'ERR_STORE_SCHEMA' },
     ];
     for (const { name, applied, pending, code } of cases) {
       if (code) t.throws(() => pendingMigrations(known, applied), { code }, name);
       else t.same(pendingMigrations(known, applied).map((m) => m.version), pending, name);
+    }
+  });
+
+  t.test('a migration list: versions increase, gaps allowed', async (t) => {
+    const list = (...versions: number[]) => versions.map((version) => ({ version, name: `v${version}`, sql: '' }));
+    t.same(assertMigrationList(list(1, 3)).map((m) => m.version), [1, 3], 'a gap left for a parallel branch');
+    for (const [name, versions] of [
+      ['a repeated version', [1, 1]],
+      ['a decreasing version', [2, 1]],
+      ['version 0', [0, 1]],
+      ['a fractional version', [1, 1.5]],
+    ] as const) {
+      t.throws(() => assertMigrationList(list(...versions)), /expected a whole number above/, name);
     }
   });
 });
