@@ -315,6 +315,8 @@ export function createTokenService(config: CompiledTokenService, deps: TokenServ
       createdAt: clock.now(),
       expiresAt: signed.expiresAt === null ? null : signed.expiresAt * 1000,
       revokedAt: null,
+      // Keeps the key published while this token is live (KeyManager, SPEC §3 "Signing").
+      kid: signed.kid,
     };
     // The store keeps the id and grants, never the JWT (SPEC §4.4).
     await store.insertAccessToken(record);

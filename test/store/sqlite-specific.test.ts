@@ -110,6 +110,7 @@ t.test('migrations', async (t) => {
       'access_tokens_active',
       'access_tokens_by_tenant',
       'access_tokens_by_user',
+      'access_tokens_live_by_kid',
       'api_tokens_by_tenant',
       'api_tokens_by_user',
       'memberships_by_tenant',
@@ -119,6 +120,29 @@ t.test('migrations', async (t) => {
       'signing_keys_by_created',
       'tenants_by_created',
     ]);
+  });
+
+  t.test('a file at the initial schema gains the access-token kid; its existing tokens have none', async (t) => {
+    const path = join(tempDir(t), 'store.db');
+    const db = new Database(path);
+    db.exec(SQLITE_MIGRATIONS[0]!.sql);
+    db.exec("CREATE TABLE schema_migrations (version INTEGER NOT NULL PRIMARY KEY, name TEXT NOT NULL) STRICT; INSERT INTO schema_migrations VALUES (1, 'initial')");
+    db.prepare(
+      `INSERT INTO access_tokens (id, owner, tenant_id, user_id, created_by_user_id, description, role_ids, permission_ids, created_at, expires_at, revoked_at)
+       VALUES ('before', 'user', 'tenant-a', 'user-1', 'user-1', NULL, NULL, NULL, ?, NULL, NULL)`,
+    ).run(T0);
+    db.close();
+    const store = createSqliteStore({ path });
+    t.teardown(() => store.close());
+    await t.rejects(store.getAccessToken('before'), { code: 'ERR_STORE_NOT_MIGRATED' }, 'the old schema is not used as it is');
+    await store.migrate();
+    t.same(await store.getAccessToken('before'), userAccessToken({ id: 'before', kid: null }));
+    t.equal(await store.newestLiveAccessTokenWithoutKid(T0 + 1), T0, 'it counts as signed by an unknown key');
+    t.equal(await store.hasLiveAccessTokenSignedBy('key-1', T0 + 1), false);
+    t.same(
+      rawConnection(t, path).prepare('SELECT version, name FROM schema_migrations ORDER BY version').all(),
+      SQLITE_MIGRATIONS.map(({ version, name }) => ({ version, name })),
+    );
   });
 
   t.test('a store on an unmigrated file refuses calls until migrate()', async (t) => {
