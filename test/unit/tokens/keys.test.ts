@@ -232,6 +232,26 @@ t.test('a retired key stays published while an access token it signed is live; r
   }
 });
 
+t.test('a held key stays published while the store cannot be read', async (t) => {
+  const base = createMemoryStore();
+  let failing = false;
+  const store: SigningKeyStore = {
+    ...base,
+    listSigningKeys: () => (failing ? Promise.reject(new Error('store down')) : base.listSigningKeys()),
+  };
+  const { keys, clock } = manager({ store });
+  await keys.init();
+  const old = keys.current().kid;
+  await base.insertAccessToken(userAccessToken({ kid: old, createdAt: clock.now() }));
+  const { kid } = await keys.rotate();
+  clock.advance(LIFETIME);
+  await keys.reload();
+  failing = true;
+  clock.advance(LIFETIME);
+  await t.rejects(keys.reload(), { message: 'store down' });
+  t.same(kids(keys.published()), [kid, old], 'the store cannot say its access token was revoked: it stays');
+});
+
 t.test('the hold is per key and per live token: the JWT-lifetime rule still decides for everything else', async (t) => {
   const store = createMemoryStore();
   const { keys, clock } = manager({ store });
