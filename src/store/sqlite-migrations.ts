@@ -102,7 +102,7 @@ CREATE INDEX signing_keys_by_created ON signing_keys (created_at);
  * Which key signed each access token, so a retired key stays published exactly while a live access
  * token needs it. Existing rows get NULL: they were signed before the store kept the kid. The
  * index serves both key-lifetime questions (live tokens of one kid; the newest live one without a
- * kid) over live rows only. Version 3 leaves 2 to a migration written in parallel.
+ * kid) over live rows only.
  */
 const accessTokenKid = `
 ALTER TABLE access_tokens ADD COLUMN kid TEXT;
