@@ -30,7 +30,7 @@ import { createDirectory } from './tokens/directory.js';
 import { instrumentTokenService } from './tokens/instrumented.js';
 import { createRateLimiter } from './tokens/rate-limit.js';
 import { createSecretHasher, loadSecretKey } from './tokens/secrets.js';
-import { createTokenService, MAX_EXPIRES_IN_MINUTES } from './tokens/service.js';
+import { createTokenService } from './tokens/service.js';
 import type { Directory, TokenService } from './tokens/types.js';
 import { createVendorTokens } from './tokens/vendor.js';
 
@@ -135,9 +135,9 @@ export function createApp(config: CompiledConfig, deps: AppDeps): App {
     const keys = createKeyManager(
       {
         algorithm: ts.algorithm,
-        // A retired key stays published as long as anything it signed can live: JWTs, vendor
-        // tokens and access tokens, which may live up to MAX_EXPIRES_IN_MINUTES (or have no exp).
-        tokenLifetimeSeconds: Math.max(ts.jwtTtlSeconds, ts.vendor.tokenTtlSeconds, ts.accessTokens.enabled ? MAX_EXPIRES_IN_MINUTES * 60 : 0),
+        // A retired key stays published as long as a JWT or vendor token it signed can live; the
+        // key manager keeps it beyond that while a live access token it signed needs it.
+        tokenLifetimeSeconds: Math.max(ts.jwtTtlSeconds, ts.vendor.tokenTtlSeconds),
         publishAheadSeconds: ts.publishKeysAheadSeconds,
       },
       { store, encryption: createKeyEncryption(kek), clock, log },

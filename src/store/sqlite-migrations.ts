@@ -98,5 +98,19 @@ CREATE TABLE signing_keys (
 CREATE INDEX signing_keys_by_created ON signing_keys (created_at);
 `;
 
+/**
+ * Which key signed each access token, so a retired key stays published exactly while a live access
+ * token needs it. Existing rows get NULL: they were signed before the store kept the kid. The
+ * index serves both key-lifetime questions (live tokens of one kid; the newest live one without a
+ * kid) over live rows only.
+ */
+const accessTokenKid = `
+ALTER TABLE access_tokens ADD COLUMN kid TEXT;
+CREATE INDEX access_tokens_live_by_kid ON access_tokens (kid, created_at, expires_at) WHERE revoked_at IS NULL;
+`;
+
 /** Ordered; applied one transaction each and recorded in `schema_migrations`. */
-export const SQLITE_MIGRATIONS: readonly Migration[] = assertMigrationList([{ version: 1, name: 'initial', sql: initial }]);
+export const SQLITE_MIGRATIONS: readonly Migration[] = assertMigrationList([
+  { version: 1, name: 'initial', sql: initial },
+  { version: 3, name: 'access-token kid', sql: accessTokenKid },
+]);

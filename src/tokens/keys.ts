@@ -33,7 +33,11 @@ export interface SigningKeyPublic {
   readonly createdAt: number;
   readonly activatesAt: number;
   readonly retiredAt: number | null;
-  /** When it leaves the JWKS: the stored time, extended if the configured token lifetime grew since. */
+  /**
+   * When it leaves the JWKS: the stored time, extended if the configured token lifetime grew since.
+   * Null while it signs, and while a live access token it signed needs it: it then leaves at the
+   * first reload after the last such token is revoked or expires.
+   */
   readonly removeAfter: number | null;
 }
 
@@ -52,7 +56,7 @@ export interface KeyManager {
   published(): readonly SigningKeyPublic[];
   /** Generates a new key and retires the others (see `createKeyManager`). */
   rotate(): Promise<{ kid: string }>;
-  /** Re-reads the store (another process may have rotated) and deletes keys past `removeAfter`. */
+  /** Re-reads the store (another process may have rotated) and deletes retired keys nothing they signed can still need. */
   reload(): Promise<void>;
   /** `{ keys }` for `/.well-known/jwks.json`. */
   jwks(): { keys: PublicJwk[] };
@@ -67,8 +71,10 @@ export interface KeyManager {
 export interface KeyManagerOptions {
   readonly algorithm: SigningAlgorithm;
   /**
-   * The longest lifetime of anything signed, in seconds: the JWT TTL and the longest access-token
-   * lifetime policy. A retired key stays published this long after it stopped signing.
+   * The longest lifetime of the short-lived tokens signed, in seconds: the JWT TTL and the vendor
+   * token TTL. A retired key stays published at least this long after it stopped signing. Access
+   * tokens are not counted here (they may live for years, or have no expiry): the store records
+   * which key signed each, and a key stays published while one of its access tokens is live.
    */
   readonly tokenLifetimeSeconds: number;
   /**
@@ -82,7 +88,10 @@ export interface KeyManagerOptions {
   readonly publishAheadSeconds?: number;
 }
 
-export type SigningKeyStore = Pick<TokenStore, 'insertSigningKey' | 'listSigningKeys' | 'updateSigningKey' | 'deleteSigningKey'>;
+export type SigningKeyStore = Pick<
+  TokenStore,
+  'insertSigningKey' | 'listSigningKeys' | 'updateSigningKey' | 'deleteSigningKey' | 'hasLiveAccessTokenSignedBy' | 'newestLiveAccessTokenWithoutKid'
+>;
 
 export interface KeyManagerDeps {
   readonly store: SigningKeyStore;
@@ -94,6 +103,12 @@ export interface KeyManagerDeps {
 /** Members only a private or symmetric JWK carries (RFC 7518 §6.2.2, §6.3.2, §6.4). */
 const PRIVATE_MEMBERS = ['d', 'p', 'q', 'dp', 'dq', 'qi', 'oth', 'k'];
 const MIN_RSA_BITS = 2048; // RFC 7518 §3.3
+/**
+ * How far the clocks of two processes on one store may disagree. An access token recorded without
+ * a kid may have been signed by any key created up to this long after the token by the store's
+ * times, since the key's and the token's times come from different hosts.
+ */
+const CLOCK_SKEW_MS = 5 * 60_000;
 
 /** Decrypted key material: decrypted and checked once per record, reused across reloads. */
 interface Material {
@@ -164,6 +179,21 @@ function isTime(value: unknown): value is number {
 }
 
 /**
+ * Whether a live access token may need this retired key to verify: one recorded as signed by it,
+ * or one recorded without a kid (before the store kept kids) once the key existed, since any key
+ * existing then may have signed it. Every key is asked at one instant, so the newest kid-less
+ * token is looked up once per load.
+ */
+function createAccessTokenHold(store: SigningKeyStore, now: number): (record: SigningKeyRecord) => Promise<boolean> {
+  let newestWithoutKid: number | null | undefined;
+  return async (record) => {
+    if (await store.hasLiveAccessTokenSignedBy(record.kid, now)) return true;
+    if (newestWithoutKid === undefined) newestWithoutKid = await store.newestLiveAccessTokenWithoutKid(now);
+    return newestWithoutKid !== null && record.createdAt <= newestWithoutKid + CLOCK_SKEW_MS;
+  };
+}
+
+/**
  * Newest first: by activation, then creation, then a key not retired before a retired one (a
  * rotation within one millisecond), then kid, so every process orders one store the same way.
  */
@@ -187,14 +217,20 @@ function newestFirst(a: LoadedKey, b: LoadedKey): number {
  * it; a record that fails stops `init`/`reload` (fail closed) rather than being skipped silently.
  *
  * Rotation ("publishes the new key in the JWKS before signing with it and keeps the old one until
- * every token it signed has expired"):
+ * every token it signed has expired"). Short-lived tokens (JWTs, vendor tokens) are covered by
+ * time; access tokens, which may live for years or have no expiry, by the store's record of the
+ * kid that signed each:
  * - `rotate()` stores the new key with `activatesAt = now + publishAheadSeconds` (now, when no key
  *   is active: there is nothing to keep signing with), then marks every key not yet retired
  *   `retiredAt = activatesAt`, `removeAfter = activatesAt + tokenLifetimeSeconds`. Insert before
  *   retire: a crash in between leaves two signing keys (the newest wins), never none.
  * - `current()` is the newest key with `activatesAt <= now` not retired at `now`.
- * - `published()` is every key not past its `removeAfter`; keys past it are deleted from the
- *   store by `init`, `reload` and `rotate`.
+ * - A retired key is held while a live access token may have been signed by it (see
+ *   `createAccessTokenHold`): revoking or outliving the last one releases it. A held key has no
+ *   `removeAfter`; the others keep theirs.
+ * - `published()` is every key not past its `removeAfter`; `init`, `reload` and `rotate` read the
+ *   store, decide the holds at that instant, and delete the keys past it. A released key leaves at
+ *   the first of them after the release, and a held one stays while the store cannot be read.
  * - `init()` generates a key when there is none of the configured algorithm that is not retired
  *   (first start, or the algorithm changed: the old keys then retire like any rotation).
  *
@@ -257,7 +293,7 @@ export function createKeyManager(options: KeyManagerOptions, deps: KeyManagerDep
     return Object.freeze({ envelope: record.privateKeyEnvelope, privateKey, publicKey, jwk, spkiPem });
   }
 
-  function materialise(record: SigningKeyRecord, previous: LoadedKey | undefined): LoadedKey {
+  function materialise(record: SigningKeyRecord, removeAfter: number | null, previous: LoadedKey | undefined): LoadedKey {
     const { kid, alg } = record;
     if (typeof kid !== 'string' || kid.length === 0) throw recordInvalid('(no kid)', 'kid missing');
     if (!isSigningAlgorithm(alg)) throw recordInvalid(kid, `unsupported alg ${alg}`);
@@ -277,30 +313,32 @@ export function createKeyManager(options: KeyManagerOptions, deps: KeyManagerDep
       createdAt: record.createdAt,
       activatesAt: record.activatesAt,
       retiredAt: record.retiredAt,
-      removeAfter: removeAfterOf(record),
+      removeAfter,
     });
     const signing: SigningKey = Object.freeze({ ...view, privateKey: material.privateKey, publicKey: material.publicKey });
     return Object.freeze({ material, view, signing });
   }
 
-  /** Reads the store, deletes what is past `removeAfter`, and swaps the loaded set in one assignment. */
+  /** Reads the store, deletes what nothing can need any more, and swaps the loaded set in one assignment. */
   async function load(): Promise<readonly LoadedKey[]> {
     const records = await store.listSigningKeys();
     const now = clock.now();
+    const heldByAccessToken = createAccessTokenHold(store, now);
     const previous = new Map((keys ?? []).map((key) => [key.view.kid, key]));
     const next: LoadedKey[] = [];
     const seen = new Set<string>();
     for (const record of records) {
-      const removeAfter = removeAfterOf(record);
+      const held = record.retiredAt !== null && (await heldByAccessToken(record));
+      const removeAfter = held ? null : removeAfterOf(record);
       if (removeAfter !== null && removeAfter <= now) {
-        // Every token this key signed has expired: it leaves the JWKS and the store.
+        // Every token this key signed has expired or been revoked: it leaves the JWKS and the store.
         await store.deleteSigningKey(record.kid);
         log.info({ kid: record.kid }, 'signing key removed');
         continue;
       }
       if (seen.has(record.kid)) throw recordInvalid(record.kid, 'duplicate kid');
       seen.add(record.kid);
-      next.push(materialise(record, previous.get(record.kid)));
+      next.push(materialise(record, removeAfter, previous.get(record.kid)));
     }
     next.sort(newestFirst);
     keys = Object.freeze(next);

@@ -50,7 +50,7 @@ export interface GatewayTokenService extends TokenService {
   invalidateAll(): void;
 }
 
-/** 10 years: longer is a typo, and the signing key must stay published as long as the token lives. */
+/** 10 years: longer is a typo. Its signing key stays published while it lives (`kid` on its record). */
 export const MAX_EXPIRES_IN_MINUTES = 10 * 365 * 24 * 60;
 const MAX_DESCRIPTION = 1024;
 const MAX_METADATA_BYTES = 4096;
@@ -315,6 +315,8 @@ export function createTokenService(config: CompiledTokenService, deps: TokenServ
       createdAt: clock.now(),
       expiresAt: signed.expiresAt === null ? null : signed.expiresAt * 1000,
       revokedAt: null,
+      // Keeps the key published while this token is live (KeyManager, SPEC §3 "Signing").
+      kid: signed.kid,
     };
     // The store keeps the id and grants, never the JWT (SPEC §4.4).
     await store.insertAccessToken(record);

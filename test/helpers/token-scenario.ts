@@ -1,6 +1,7 @@
 import { randomBytes } from 'node:crypto';
-import type { TokenServiceFactory } from '../../src/app.js';
+import { defaultTokenServices, type TokenServiceFactory } from '../../src/app.js';
 import type { Clock } from '../../src/clock.js';
+import type { KeyManager } from '../../src/tokens/keys.js';
 import { startEchoUpstream, type EchoUpstream } from './echo-upstream.js';
 import { createFakeTokenService, type FakeTokenService } from './fake-token-service.js';
 import { startGateway, type TestGateway } from './gateway.js';
@@ -15,6 +16,8 @@ export interface TokenScenario {
   readonly upstream: EchoUpstream;
   /** The fake service, when the scenario runs on it (`fake: true`). */
   readonly fake: FakeTokenService | undefined;
+  /** The gateway's signing keys, to rotate and reload them as an operator or another process would. */
+  readonly keys: KeyManager;
   /** A fresh vendor token from `POST /auth/vendor`. */
   vendorToken(): Promise<string>;
   close(): Promise<void>;
@@ -34,13 +37,13 @@ export async function startTokenScenario(options: TokenScenarioOptions = {}): Pr
   const upstream = await startEchoUpstream();
   const u = upstream.url;
   let fake: FakeTokenService | undefined;
-  const factory: TokenServiceFactory | undefined =
-    options.fake === true
-      ? async (context) => {
-          fake = createFakeTokenService({ ts: context.tokenService, signer: context.signer, clock: context.clock });
-          return { tokenService: fake.tokenService, directory: fake.directory };
-        }
-      : undefined;
+  let keys: KeyManager | undefined;
+  const factory: TokenServiceFactory = async (context) => {
+    keys = context.keys;
+    if (options.fake !== true) return defaultTokenServices(context);
+    fake = createFakeTokenService({ ts: context.tokenService, signer: context.signer, clock: context.clock });
+    return { tokenService: fake.tokenService, directory: fake.directory };
+  };
   const gateway = await startGateway(
     {
       store: options.store ?? { driver: 'memory' },
@@ -67,6 +70,7 @@ export async function startTokenScenario(options: TokenScenarioOptions = {}): Pr
     get fake() {
       return fake;
     },
+    keys: keys!,
     async vendorToken() {
       const res = await fetch(`${gateway.url}/auth/vendor`, {
         method: 'POST',

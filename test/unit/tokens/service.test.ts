@@ -136,6 +136,9 @@ for (const kind of STORE_KINDS) {
       t.notOk('exp' in n, 'no expiresInMinutes → no exp');
       t.match(n, { type: 'tenantAccessToken', roles: ['admin'], permissions: ['fe.secure.*', 'reports.read'] });
       t.notOk(JSON.stringify(await dumpAccessTokens(h.store)).includes(tenant.jwt.split('.')[2]!), 'the JWT is not stored');
+      const headerKid = (jwt: string) => (JSON.parse(Buffer.from(jwt.split('.')[0]!, 'base64url').toString()) as { kid: string }).kid;
+      t.equal(tenant.record.kid, headerKid(tenant.jwt), 'the record names the key that signed the JWT');
+      t.equal((await h.store.getAccessToken(tenant.record.id))?.kid, h.keys.current().kid, 'and the store keeps it');
 
       t.same((await h.service.listAccessTokens('user', U1)).map((r) => r.id), [user.record.id]);
       t.same((await h.service.listAccessTokens('tenant', T1)).map((r) => r.id), [tenant.record.id]);
