@@ -87,7 +87,14 @@ async function serve(path: string): Promise<number> {
     log.fatal({ err }, 'unhandled rejection');
     process.exit(1);
   });
-  await app.start();
+  try {
+    await app.start();
+  } catch (err) {
+    // A listener that did bind (the proxy, when the admin port is taken), the key refresh timers
+    // and the store would otherwise keep the process alive, serving half a gateway.
+    await app.close().catch(() => undefined);
+    throw err;
+  }
   return new Promise<number>((resolve) => {
     const stop = (signal: NodeJS.Signals) => {
       log.info({ signal }, 'shutting down');
