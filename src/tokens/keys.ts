@@ -84,7 +84,8 @@ export interface KeyManagerOptions {
   readonly algorithm: SigningAlgorithm;
   /**
    * The longest lifetime of anything signed, in seconds: the JWT TTL and the longest access-token
-   * lifetime policy. A retired key stays published this long after it stopped signing.
+   * lifetime policy. A retired key stays published this long (plus `peerReloadSeconds`) after it
+   * stopped signing.
    */
   readonly tokenLifetimeSeconds: number;
   /**
