@@ -143,7 +143,7 @@ const COMMANDS: Readonly<Record<string, Readonly<Record<string, Command>>>> = {
  * `argv` starts with the command group. Returns the exit code.
  */
 export async function runCredentialCommand(argv: readonly string[], io: CliIo, deps: CliDeps = {}): Promise<number> {
-  let parsed: { group: string; verb: string; command: Command; values: Values; args: string[] };
+  let parsed: { command: Command; values: Values; args: string[] };
   try {
     const help = parseHelp(argv);
     if (help) {
@@ -219,7 +219,7 @@ function parseCommandLine(argv: readonly string[]) {
   if (args.length > expected.length) problems.push(`"${name}" takes ${expected.length === 0 ? 'no arguments' : expected.join(' ')}; unexpected: ${args.slice(expected.length).join(' ')}`);
   if (problems.length > 0) throw new UsageError(problems.join('\n  '));
   command.check?.(values);
-  return { group, verb, command, values, args };
+  return { command, values, args };
 }
 
 /** Which options fit which kind and owner: said before anything is opened, every problem at once. */
