@@ -8,6 +8,7 @@ import { createAuthenticator, type GatewayAuthenticator } from './auth/create-au
 import type { Identity } from './auth/identity.js';
 import { createKeySource, type KeySource } from './auth/key-source.js';
 import type { Clock } from './clock.js';
+import { GatewayError } from './errors.js';
 import type { CompiledConfig, CompiledTokenService } from './config/types.js';
 import { createAdminServer } from './http/admin-server.js';
 import { createProxyServer } from './http/proxy-server.js';
@@ -18,8 +19,8 @@ import { createDecider } from './proxy/create-decider.js';
 import type { Decide } from './proxy/decide.js';
 import { createForwarder } from './proxy/forward.js';
 import { createWebSocketTunnel } from './proxy/websocket.js';
-import { createMemoryStore } from './store/memory.js';
 import { instrumentStore } from './store/instrumented.js';
+import { createMemoryStore } from './store/memory.js';
 import { createSqliteStore } from './store/sqlite.js';
 import type { TokenStore } from './store/types.js';
 import { createKeyEncryption, loadKeyEncryptionKey } from './tokens/key-encryption.js';
@@ -61,6 +62,72 @@ export const defaultTokenServices: TokenServiceFactory = async ({ config, tokenS
   return { tokenService, directory };
 };
 
+export interface OpenTokenServiceDeps {
+  readonly log: Logger;
+  readonly clock: Clock;
+  /** Builds the service and directory (default `defaultTokenServices`). */
+  readonly tokenServices?: TokenServiceFactory;
+  /** A store to use instead of the configured one (tests); closed by `close()`. */
+  readonly store?: TokenStore;
+  /** Where store latency, issuance and exchanges are counted (a throwaway registry when absent). */
+  readonly metrics?: Metrics;
+}
+
+/** The configured token service, open on its store: what `serve` runs and the CLI commands use. */
+export interface OpenTokenService {
+  readonly store: TokenStore;
+  readonly keys: KeyManager;
+  readonly signer: JwtSigner;
+  readonly tokenService: TokenService;
+  readonly directory: Directory;
+  /** Closes the store. */
+  close(): Promise<void>;
+}
+
+/**
+ * Opens the configured token service without any listener (SPEC §2 standalone; §6 CLI): the store
+ * (created and migrated), the key-encryption key, the signing keys (generated on first use), the
+ * signer, then the service and directory from `deps.tokenServices`. `serve` and the credential
+ * commands both go through here, so they share one store, one set of keys and one validation.
+ * A config without `tokenService` is ERR_CONFIG_INVALID. On failure the store is closed again.
+ */
+export async function openTokenService(config: CompiledConfig, deps: OpenTokenServiceDeps): Promise<OpenTokenService> {
+  const ts = config.tokenService;
+  if (ts === undefined) throw new GatewayError('ERR_CONFIG_INVALID', 'the config has no tokenService section: there is no token service to open');
+  const { log, clock } = deps;
+  const metrics = deps.metrics ?? createMetrics({ processMetrics: false });
+  let driver: TokenStore;
+  if (deps.store !== undefined) driver = deps.store;
+  else if (config.store.driver === 'memory') driver = createMemoryStore();
+  else {
+    await mkdir(dirname(config.store.path), { recursive: true, mode: 0o700 });
+    driver = createSqliteStore({ path: config.store.path });
+  }
+  const store = instrumentStore(driver, metrics);
+  try {
+    await store.migrate();
+    const kek = await loadKeyEncryptionKey({ value: ts.keyEncryptionKey, valueSource: 'tokenService.keyEncryptionKey', dataDir: config.dataDir }, { log });
+    const keys = createKeyManager(
+      {
+        algorithm: ts.algorithm,
+        // A retired key stays published as long as a JWT or vendor token it signed can live; the
+        // key manager keeps it beyond that while a live access token it signed needs it.
+        tokenLifetimeSeconds: Math.max(ts.jwtTtlSeconds, ts.vendor.tokenTtlSeconds),
+        publishAheadSeconds: ts.publishKeysAheadSeconds,
+      },
+      { store, encryption: createKeyEncryption(kek), clock, log },
+    );
+    await keys.init();
+    const signer = createJwtSigner({ keys, clock });
+    const built = await (deps.tokenServices ?? defaultTokenServices)({ config, tokenService: ts, store, keys, signer, clock, log, metrics });
+    const tokenService = instrumentTokenService(built.tokenService, metrics);
+    return Object.freeze({ store, keys, signer, tokenService, directory: built.directory, close: () => store.close() });
+  } catch (err) {
+    await store.close().catch(() => undefined);
+    throw err;
+  }
+}
+
 export interface AppDeps {
   readonly log: Logger;
   readonly clock: Clock;
@@ -100,7 +167,7 @@ export function createApp(config: CompiledConfig, deps: AppDeps): App {
   let authenticator: GatewayAuthenticator | undefined;
   let decider: Decide | undefined;
   let tokenApi: TokenApi | undefined;
-  let store: TokenStore | undefined;
+  let opened: OpenTokenService | undefined;
   metrics.setKeySetAges(() => authenticator?.keySetAges() ?? []);
 
   const proxyServer = createProxyServer(config, {
@@ -120,37 +187,14 @@ export function createApp(config: CompiledConfig, deps: AppDeps): App {
   const ready = () => listening && !draining && authenticator?.ready() === true;
   const adminServer = createAdminServer({ metrics, log, ready });
 
-  /** SPEC §2 standalone: store, signing keys, own key source, vendor tokens, token service, routes. */
+  /** SPEC §2 standalone: the opened token service, own key source, vendor tokens, routes. */
   async function startTokenService(ts: CompiledTokenService): Promise<{ keySources: KeySource[]; liveness: (identity: Identity) => Promise<Identity> }> {
-    let driver: TokenStore;
-    if (deps.store !== undefined) driver = deps.store;
-    else if (config.store.driver === 'memory') driver = createMemoryStore();
-    else {
-      await mkdir(dirname(config.store.path), { recursive: true, mode: 0o700 });
-      driver = createSqliteStore({ path: config.store.path });
-    }
-    store = instrumentStore(driver, metrics);
-    await store.migrate();
-    const kek = await loadKeyEncryptionKey({ value: ts.keyEncryptionKey, valueSource: 'tokenService.keyEncryptionKey', dataDir: config.dataDir }, { log });
-    const keys = createKeyManager(
-      {
-        algorithm: ts.algorithm,
-        // A retired key stays published as long as a JWT or vendor token it signed can live; the
-        // key manager keeps it beyond that while a live access token it signed needs it.
-        tokenLifetimeSeconds: Math.max(ts.jwtTtlSeconds, ts.vendor.tokenTtlSeconds),
-        publishAheadSeconds: ts.publishKeysAheadSeconds,
-      },
-      { store, encryption: createKeyEncryption(kek), clock, log },
-    );
-    await keys.init();
-    const signer = createJwtSigner({ keys, clock });
+    opened = await openTokenService(config, { log, clock, metrics, tokenServices: deps.tokenServices, store: deps.store });
+    const { keys, signer, tokenService, directory } = opened;
     const ownIssuer = config.issuers.find((issuer) => issuer.jwks.kind === 'own');
     if (ownIssuer === undefined) throw new Error('tokenService without its own issuer');
     const ownSource = createOwnKeySource(ownIssuer, { keys, clock, metrics, log });
     const keySources = config.issuers.map((issuer) => (issuer === ownIssuer ? ownSource : createKeySource(issuer, { clock, metrics, log })));
-    const built = await (deps.tokenServices ?? defaultTokenServices)({ config, tokenService: ts, store, keys, signer, clock, log, metrics });
-    const { directory } = built;
-    const tokenService = instrumentTokenService(built.tokenService, metrics);
     const vendorTokens = createVendorTokens(ts, { signer, clock, keys: ownSource });
     tokenApi = createTokenApi({ issuer: ts.issuer, refreshTokens: ts.refreshTokens, realm: config.auth.realm }, { tokenService, directory, vendorTokens, keys, log });
     return {
@@ -197,7 +241,7 @@ export function createApp(config: CompiledConfig, deps: AppDeps): App {
     await forwarder.close();
     await authenticator?.close();
     // After the listeners: no request can reach the store any more.
-    await store?.close();
+    await opened?.close();
     await new Promise<void>((resolve) => {
       adminServer.close(() => resolve());
       adminServer.closeAllConnections();

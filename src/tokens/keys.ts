@@ -10,6 +10,14 @@ import { SIGNING_ALGORITHMS, type SigningAlgorithm } from '../config/schema.js';
 
 export { SIGNING_ALGORITHMS, type SigningAlgorithm };
 
+/**
+ * How often a serving process re-reads the keys from the store (src/tokens/own-key-source.ts).
+ * Until then it does not know that another process (the CLI, another replica) retired its current
+ * key, and goes on signing with it: that is the grace a retired key is published for on top of the
+ * token lifetime.
+ */
+export const KEY_RELOAD_INTERVAL_SECONDS = 30;
+
 /** A public signing key as published in the JWKS (RFC 7517 §4): public members, `kid`, `alg`, `use`. */
 // A type alias, not an interface, so it is assignable to the store's `Record<string, unknown>`.
 export type PublicJwk = {
@@ -55,7 +63,7 @@ export interface KeyManager {
   /** The JWKS keys at this instant: the current one, the not-yet-active ones and the retired ones not yet removed; newest first. */
   published(): readonly SigningKeyPublic[];
   /** Generates a new key and retires the others (see `createKeyManager`). */
-  rotate(): Promise<{ kid: string }>;
+  rotate(): Promise<Rotation>;
   /** Re-reads the store (another process may have rotated) and deletes retired keys nothing they signed can still need. */
   reload(): Promise<void>;
   /** `{ keys }` for `/.well-known/jwks.json`. */
@@ -68,13 +76,22 @@ export interface KeyManager {
   publicKeyPem(): string;
 }
 
+/** What a rotation did: the new key, when it signs, and the keys it retired. Times are epoch ms. */
+export interface Rotation {
+  readonly kid: string;
+  readonly alg: SigningAlgorithm;
+  readonly activatesAt: number;
+  readonly retired: ReadonlyArray<{ readonly kid: string; readonly retiredAt: number; readonly removeAfter: number }>;
+}
+
 export interface KeyManagerOptions {
   readonly algorithm: SigningAlgorithm;
   /**
    * The longest lifetime of the short-lived tokens signed, in seconds: the JWT TTL and the vendor
-   * token TTL. A retired key stays published at least this long after it stopped signing. Access
-   * tokens are not counted here (they may live for years, or have no expiry): the store records
-   * which key signed each, and a key stays published while one of its access tokens is live.
+   * token TTL. A retired key stays published at least this long (plus `peerReloadSeconds`) after
+   * it stopped signing. Access tokens are not counted here (they may live for years, or have no
+   * expiry): the store records which key signed each, and a key stays published while one of its
+   * access tokens is live.
    */
   readonly tokenLifetimeSeconds: number;
   /**
@@ -86,6 +103,13 @@ export interface KeyManagerOptions {
    * JWKS cache TTL for a rotation no verifier notices.
    */
   readonly publishAheadSeconds?: number;
+  /**
+   * How long another process sharing the store may go on signing with a key after it was retired
+   * (its reload interval; default `KEY_RELOAD_INTERVAL_SECONDS`). A retired key stays published
+   * `tokenLifetimeSeconds` plus this long, so the tokens such a process signs before it reloads
+   * verify until they expire.
+   */
+  readonly peerReloadSeconds?: number;
 }
 
 export type SigningKeyStore = Pick<
@@ -222,8 +246,11 @@ function newestFirst(a: LoadedKey, b: LoadedKey): number {
  * kid that signed each:
  * - `rotate()` stores the new key with `activatesAt = now + publishAheadSeconds` (now, when no key
  *   is active: there is nothing to keep signing with), then marks every key not yet retired
- *   `retiredAt = activatesAt`, `removeAfter = activatesAt + tokenLifetimeSeconds`. Insert before
- *   retire: a crash in between leaves two signing keys (the newest wins), never none.
+ *   `retiredAt = activatesAt`, `removeAfter = activatesAt + tokenLifetimeSeconds +
+ *   peerReloadSeconds`: another process on the same store (a serving gateway, when the CLI
+ *   rotates) learns of the retirement only at its next reload and signs with the old key until
+ *   then. Insert before retire: a crash in between leaves two signing keys (the newest wins),
+ *   never none.
  * - `current()` is the newest key with `activatesAt <= now` not retired at `now`.
  * - A retired key is held while a live access token may have been signed by it (see
  *   `createAccessTokenHold`): revoking or outliving the last one releases it. A held key has no
@@ -241,13 +268,17 @@ export function createKeyManager(options: KeyManagerOptions, deps: KeyManagerDep
   const { algorithm } = options;
   if (!isSigningAlgorithm(algorithm)) throw new GatewayError('ERR_CONFIG_INVALID', `unsupported signing algorithm ${String(algorithm)}`);
   const publishAheadSeconds = options.publishAheadSeconds ?? 0;
+  const peerReloadSeconds = options.peerReloadSeconds ?? KEY_RELOAD_INTERVAL_SECONDS;
   for (const [name, value] of [
     ['tokenLifetimeSeconds', options.tokenLifetimeSeconds],
     ['publishAheadSeconds', publishAheadSeconds],
+    ['peerReloadSeconds', peerReloadSeconds],
   ] as const) {
     if (!Number.isSafeInteger(value) || value < 0) throw new GatewayError('ERR_CONFIG_INVALID', `${name} must be a whole number of seconds ≥ 0`);
   }
-  const lifetimeMs = options.tokenLifetimeSeconds * 1000;
+  // A key retired at T may still sign until every process sharing the store has reloaded
+  // (T + peerReload at the latest), and what it signs then lives tokenLifetime more.
+  const retentionMs = (options.tokenLifetimeSeconds + peerReloadSeconds) * 1000;
   const aheadMs = publishAheadSeconds * 1000;
   const { store, encryption, clock } = deps;
   const log = deps.log.child({ component: 'signing-keys' });
@@ -263,10 +294,14 @@ export function createKeyManager(options: KeyManagerOptions, deps: KeyManagerDep
     return run;
   }
 
-  /** A retired key leaves the JWKS `tokenLifetimeSeconds` after it stopped signing, or later if stored so. */
+  /**
+   * A retired key leaves the JWKS `tokenLifetimeSeconds + peerReloadSeconds` after its retirement
+   * (or later if stored so): a retirement stored by another process is computed again here, so a
+   * longer configured lifetime also holds for keys retired before it was configured.
+   */
   function removeAfterOf(record: SigningKeyRecord): number | null {
     if (record.retiredAt === null) return null;
-    return Math.max(record.removeAfter ?? record.retiredAt, record.retiredAt + lifetimeMs);
+    return Math.max(record.removeAfter ?? record.retiredAt, record.retiredAt + retentionMs);
   }
 
   function decrypt(record: SigningKeyRecord, alg: SigningAlgorithm): Material {
@@ -349,7 +384,7 @@ export function createKeyManager(options: KeyManagerOptions, deps: KeyManagerDep
     return loaded.find(({ view }) => view.activatesAt <= now && (view.retiredAt === null || view.retiredAt > now));
   }
 
-  async function rotateLocked(loaded: readonly LoadedKey[], reason: string): Promise<{ kid: string }> {
+  async function rotateLocked(loaded: readonly LoadedKey[], reason: string): Promise<Rotation> {
     const privateKey = await generatePrivateKey(algorithm);
     const publicKey = createPublicKey(privateKey);
     const kid = thumbprintOf(publicKey);
@@ -368,16 +403,18 @@ export function createKeyManager(options: KeyManagerOptions, deps: KeyManagerDep
       removeAfter: null,
     });
     // Every other key still signing (or waiting to) stops when the new one starts, and stays
-    // published until the last token it could have signed has expired.
-    const retired: string[] = [];
+    // published until the last token it could have signed — here, or in a process that has not
+    // reloaded yet — has expired.
+    const retired: Array<{ kid: string; retiredAt: number; removeAfter: number }> = [];
     for (const { view } of loaded) {
       if (view.retiredAt !== null || view.kid === kid) continue;
-      await store.updateSigningKey(view.kid, { retiredAt: activatesAt, removeAfter: activatesAt + lifetimeMs });
-      retired.push(view.kid);
+      const removeAfter = activatesAt + retentionMs;
+      await store.updateSigningKey(view.kid, { retiredAt: activatesAt, removeAfter });
+      retired.push({ kid: view.kid, retiredAt: activatesAt, removeAfter });
     }
     await load();
-    log.info({ kid, alg: algorithm, activatesAt: new Date(activatesAt).toISOString(), retired, reason }, 'signing key created');
-    return { kid };
+    log.info({ kid, alg: algorithm, activatesAt: new Date(activatesAt).toISOString(), retired: retired.map((r) => r.kid), reason }, 'signing key created');
+    return Object.freeze({ kid, alg: algorithm, activatesAt, retired: Object.freeze(retired) });
   }
 
   function loadedKeys(): readonly LoadedKey[] {

@@ -5,10 +5,13 @@ import type { Clock } from '../clock.js';
 import type { CompiledIssuer } from '../config/types.js';
 import { isGatewayError } from '../errors.js';
 import type { Metrics } from '../metrics.js';
-import type { KeyManager } from './keys.js';
+import { KEY_RELOAD_INTERVAL_SECONDS, type KeyManager } from './keys.js';
 
 export interface OwnKeySourceOptions {
-  /** How often the store is re-read for rotations made by other processes (default 30 s). */
+  /**
+   * How often the store is re-read for rotations made by other processes (default
+   * `KEY_RELOAD_INTERVAL_SECONDS`; retired keys stay published that much longer, src/tokens/keys.ts).
+   */
   readonly reloadIntervalMs?: number;
   /** At most one store read per this interval on an unknown kid (default 5 s). */
   readonly cooldownMs?: number;
@@ -42,7 +45,7 @@ type Result = 'ok' | 'error' | 'invalid';
  */
 export function createOwnKeySource(issuer: CompiledIssuer, deps: OwnKeySourceDeps, options: OwnKeySourceOptions = {}): KeySource {
   const { keys, clock, metrics } = deps;
-  const reloadIntervalMs = options.reloadIntervalMs ?? 30_000;
+  const reloadIntervalMs = options.reloadIntervalMs ?? KEY_RELOAD_INTERVAL_SECONDS * 1000;
   const cooldownMs = options.cooldownMs ?? 5_000;
   const holder = createHolder(issuer, clock);
   const log = deps.log.child({ issuer: issuer.name, jwks: 'own' });

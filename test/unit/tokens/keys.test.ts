@@ -10,13 +10,16 @@ import type { SigningKeyRecord, TokenStore } from '../../../src/store/types.js';
 import { createMemoryStore } from '../../../src/store/memory.js';
 import { createSqliteStore } from '../../../src/store/sqlite.js';
 import { createKeyEncryption, type KeyEncryption } from '../../../src/tokens/key-encryption.js';
-import { createKeyManager, SIGNING_ALGORITHMS, type KeyManagerOptions, type SigningAlgorithm, type SigningKeyStore } from '../../../src/tokens/keys.js';
+import { createKeyManager, KEY_RELOAD_INTERVAL_SECONDS, SIGNING_ALGORITHMS, type KeyManagerOptions, type SigningAlgorithm, type SigningKeyStore } from '../../../src/tokens/keys.js';
 import { createLogSink } from '../../helpers/log-sink.js';
 import { tenantAccessToken, userAccessToken } from '../../helpers/store-contract.js';
 
 const HOUR = 3600_000;
 const LIFETIME_SECONDS = 24 * 3600;
 const LIFETIME = LIFETIME_SECONDS * 1000;
+const RELOAD = KEY_RELOAD_INTERVAL_SECONDS * 1000;
+/** How long a retired key stays published: the token lifetime plus the other processes' reload interval. */
+const RETENTION = LIFETIME + RELOAD;
 
 interface Setup {
   readonly store?: SigningKeyStore;
@@ -149,6 +152,7 @@ t.test('options that cannot describe a safe rotation are refused at construction
     ['a fractional token lifetime', { tokenLifetimeSeconds: 1.5 }],
     ['a NaN token lifetime', { tokenLifetimeSeconds: Number.NaN }],
     ['a negative publish-ahead', { publishAheadSeconds: -1 }],
+    ['a negative peer reload interval', { peerReloadSeconds: -1 }],
   ];
   for (const [name, options] of cases) t.throws(() => manager({ options }), { code: 'ERR_CONFIG_INVALID' }, name);
 });
@@ -165,14 +169,14 @@ t.test('rotation without publish-ahead: the new key signs at once, the old one s
   t.not(kid, old);
   t.equal(keys.current().kid, kid, 'after: the new key signs');
   t.same(kids(keys.published()), [kid, old], 'after: both published, newest first');
-  t.match(keys.published()[1], { kid: old, retiredAt: rotatedAt, removeAfter: rotatedAt + LIFETIME });
+  t.match(keys.published()[1], { kid: old, retiredAt: rotatedAt, removeAfter: rotatedAt + RETENTION });
   const stored = new Map((await store.listSigningKeys()).map((r) => [r.kid, r]));
-  t.match(stored.get(old), { retiredAt: rotatedAt, removeAfter: rotatedAt + LIFETIME }, 'the old key’s retirement is stored');
+  t.match(stored.get(old), { retiredAt: rotatedAt, removeAfter: rotatedAt + RETENTION }, 'the old key’s retirement is stored');
   t.match(stored.get(kid), { activatesAt: rotatedAt, retiredAt: null, removeAfter: null }, 'the new key is stored');
 
   const timeline: Array<[string, number, string[], number]> = [
-    ['one ms before removeAfter: still published', rotatedAt + LIFETIME - 1, [kid, old], 2],
-    ['at removeAfter: gone from the JWKS and the store', rotatedAt + LIFETIME, [kid], 1],
+    ['one ms before removeAfter: still published', rotatedAt + RETENTION - 1, [kid, old], 2],
+    ['at removeAfter: gone from the JWKS and the store', rotatedAt + RETENTION, [kid], 1],
   ];
   for (const [name, at, published, stored] of timeline) {
     clock.set(at);
@@ -270,8 +274,8 @@ t.test('the hold is per key and per live token: the JWT-lifetime rule still deci
 
   const timeline: Array<[string, number, string[]]> = [
     ['one of two access tokens revoked: the other still holds k0', k1RetiredAt, [k2, k1, k0]],
-    ['1 ms before k1’s removeAfter', k1RetiredAt + LIFETIME - 1, [k2, k1, k0]],
-    ['at k1’s removeAfter: k1 goes, k0 is still held', k1RetiredAt + LIFETIME, [k2, k0]],
+    ['1 ms before k1’s removeAfter', k1RetiredAt + RETENTION - 1, [k2, k1, k0]],
+    ['at k1’s removeAfter: k1 goes, k0 is still held', k1RetiredAt + RETENTION, [k2, k0]],
     ['1 ms before k0’s last access token expires', expiresAt - 1, [k2, k0]],
     ['it expired: k0 goes at this reload', expiresAt, [k2]],
   ];
@@ -291,11 +295,11 @@ t.test('an access token revoked within the JWT lifetime leaves its key to the JW
   const { kid } = await keys.rotate();
   const rotatedAt = clock.now();
   await store.revokeAccessToken('access-1', rotatedAt + 1);
-  clock.set(rotatedAt + LIFETIME - 1);
+  clock.set(rotatedAt + RETENTION - 1);
   await keys.reload();
   t.same(kids(keys.published()), [kid, old], 'JWTs it signed may still be live');
-  t.match(keys.published()[1], { removeAfter: rotatedAt + LIFETIME });
-  clock.set(rotatedAt + LIFETIME);
+  t.match(keys.published()[1], { removeAfter: rotatedAt + RETENTION });
+  clock.set(rotatedAt + RETENTION);
   await keys.reload();
   t.same(kids(keys.published()), [kid], 'removed at removeAfter');
 });
@@ -342,6 +346,37 @@ t.test('a kid-less token holds keys created up to the clock-skew margin after it
   t.not(k2, k1);
 });
 
+t.test('a key another process retired stays published until what the serving process signed with it before its reload has expired', async (t) => {
+  const serving = manager({ options: { algorithm: 'ES256' } });
+  await serving.keys.init();
+  const old = serving.keys.current().kid;
+  // The CLI: the same store, keys and clock, another process.
+  const cli = manager({ store: serving.store, encryption: serving.encryption, clock: serving.clock, options: { algorithm: 'ES256' } });
+  await cli.keys.init();
+  serving.clock.advance(HOUR);
+  const rotatedAt = serving.clock.now();
+  const rotation = await cli.keys.rotate();
+  t.match(rotation, { alg: 'ES256', activatesAt: rotatedAt, retired: [{ kid: old, retiredAt: rotatedAt, removeAfter: rotatedAt + RETENTION }] }, 'rotate says what it did');
+
+  // The serving process re-reads the store on its timer; until then it signs with the retired key.
+  serving.clock.set(rotatedAt + RELOAD - 1);
+  t.equal(serving.keys.current().kid, old, 'not reloaded yet: still signing with the retired key');
+  const lastExpiry = serving.clock.now() + LIFETIME;
+  t.ok(lastExpiry > rotatedAt + LIFETIME, 'that token outlives retiredAt + the token lifetime');
+  serving.clock.set(rotatedAt + RELOAD);
+  await serving.keys.reload();
+  t.equal(serving.keys.current().kid, rotation.kid, 'after its reload it signs with the new key');
+
+  serving.clock.set(lastExpiry - 1);
+  for (const [name, keys] of [['serving process', serving.keys], ['CLI', cli.keys]] as const) {
+    await keys.reload();
+    t.ok(kids(keys.published()).includes(old), `${name}: the retired key is published while that token lives`);
+  }
+  serving.clock.set(rotatedAt + RETENTION);
+  await serving.keys.reload();
+  t.same(kids(serving.keys.published()), [rotation.kid], 'then it goes');
+});
+
 t.test('rotation with publish-ahead: the new key is published first and signs from activatesAt', async (t) => {
   const ahead = 600;
   const { keys, clock } = manager({ options: { publishAheadSeconds: ahead } });
@@ -357,8 +392,8 @@ t.test('rotation with publish-ahead: the new key is published first and signs fr
     ['right after rotate: published, the old key still signs', rotatedAt, old, [kid, old]],
     ['1 ms before activatesAt', activatesAt - 1, old, [kid, old]],
     ['at activatesAt: the new key signs', activatesAt, kid, [kid, old]],
-    ['1 ms before the old key’s removeAfter', activatesAt + LIFETIME - 1, kid, [kid, old]],
-    ['at removeAfter: the old key is gone', activatesAt + LIFETIME, kid, [kid]],
+    ['1 ms before the old key’s removeAfter', activatesAt + RETENTION - 1, kid, [kid, old]],
+    ['at removeAfter: the old key is gone', activatesAt + RETENTION, kid, [kid]],
   ];
   for (const [name, at, signing, published] of timeline) {
     clock.set(at);
@@ -443,7 +478,7 @@ t.test('a changed algorithm rotates at start; the old keys retire like any rotat
   );
   t.equal(ec.keys.publicKeyPem(), rsaPem, 'Frontegg’s publicKey stays the RSA key while it is published');
   t.match(ec.keys.published()[1], { kid: rsaKid, retiredAt: rsa.clock.now() });
-  rsa.clock.advance(LIFETIME);
+  rsa.clock.advance(RETENTION);
   await ec.keys.reload();
   t.throws(() => ec.keys.publicKeyPem(), { code: 'ERR_KEYS_NO_RSA_KEY' }, 'no RSA key left: said so by code');
 });
@@ -474,10 +509,10 @@ t.test('a longer configured token lifetime keeps retired keys published longer',
   const rotatedAt = first.clock.now();
   const longer = manager({ store: first.store, encryption: first.encryption, clock: first.clock, options: { tokenLifetimeSeconds: 2 * LIFETIME_SECONDS } });
   await longer.keys.init();
-  first.clock.set(rotatedAt + LIFETIME);
+  first.clock.set(rotatedAt + RETENTION);
   await longer.keys.reload();
   t.ok(kids(longer.keys.published()).includes(old), 'still published at the stored removeAfter');
-  first.clock.set(rotatedAt + 2 * LIFETIME);
+  first.clock.set(rotatedAt + 2 * LIFETIME + RELOAD);
   await longer.keys.reload();
   t.notOk(kids(longer.keys.published()).includes(old), 'removed at retiredAt + the new lifetime');
 });
