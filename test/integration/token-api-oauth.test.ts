@@ -49,21 +49,103 @@ t.test('POST /oauth/token', async (t) => {
   });
 
   t.test('refresh_token rotates; reuse and another client are invalid_grant (cases 31-33)', async (t) => {
-    const first = (await (await post(s, '/oauth/token', 'grant_type=client_credentials', { authorization: basic(client.clientId, client.secret) })).json()) as Record<string, string>;
-    const refreshed = await post(s, '/oauth/token', new URLSearchParams({ grant_type: 'refresh_token', refresh_token: first.refresh_token! }).toString());
+    const auth = { authorization: basic(client.clientId, client.secret) };
+    const first = (await (await post(s, '/oauth/token', 'grant_type=client_credentials', auth)).json()) as Record<string, string>;
+    const refreshed = await post(s, '/oauth/token', new URLSearchParams({ grant_type: 'refresh_token', refresh_token: first.refresh_token! }).toString(), auth);
     t.equal(refreshed.status, 200);
     t.equal(refreshed.headers.get('cache-control'), 'no-store');
-    const reused = await post(s, '/oauth/token', new URLSearchParams({ grant_type: 'refresh_token', refresh_token: first.refresh_token! }).toString());
+    const body = (await refreshed.json()) as Record<string, unknown>;
+    t.match(body, { token_type: 'Bearer', expires_in: 3600, access_token: String, refresh_token: String });
+    const viaPost = await post(
+      s,
+      '/oauth/token',
+      new URLSearchParams({ grant_type: 'refresh_token', refresh_token: String(body.refresh_token), client_id: client.clientId, client_secret: client.secret }).toString(),
+    );
+    t.equal(viaPost.status, 200, 'client_secret_post authenticates a refresh too');
+    const reused = await post(s, '/oauth/token', new URLSearchParams({ grant_type: 'refresh_token', refresh_token: first.refresh_token! }).toString(), auth);
     t.equal(reused.status, 400);
     t.match(await reused.json(), { error: 'invalid_grant' });
-    const garbage = await post(s, '/oauth/token', 'grant_type=refresh_token&refresh_token=garbage');
+    const garbage = await post(s, '/oauth/token', 'grant_type=refresh_token&refresh_token=garbage', auth);
     t.match(await garbage.json(), { error: 'invalid_grant' });
+    const missing = await post(s, '/oauth/token', 'grant_type=refresh_token', auth);
+    t.equal(missing.status, 400);
+    t.match(await missing.json(), { error: 'invalid_request' });
 
     const other = await tenantApiToken(s);
-    const mine = (await (await post(s, '/oauth/token', 'grant_type=client_credentials', { authorization: basic(client.clientId, client.secret) })).json()) as Record<string, string>;
-    const stolen = await post(s, '/oauth/token', new URLSearchParams({ grant_type: 'refresh_token', refresh_token: mine.refresh_token!, client_id: other.clientId }).toString());
-    t.equal(stolen.status, 400);
+    const mine = (await (await post(s, '/oauth/token', 'grant_type=client_credentials', auth)).json()) as Record<string, string>;
+    const stolen = await post(s, '/oauth/token', new URLSearchParams({ grant_type: 'refresh_token', refresh_token: mine.refresh_token! }).toString(), {
+      authorization: basic(other.clientId, other.secret),
+    });
+    t.equal(stolen.status, 400, 'another authenticated client: invalid_grant (case 31)');
     t.match(await stolen.json(), { error: 'invalid_grant' });
+    const back = await post(s, '/oauth/token', new URLSearchParams({ grant_type: 'refresh_token', refresh_token: mine.refresh_token! }).toString(), auth);
+    t.equal(back.status, 200, 'the refused attempt left the token to its owner');
+  });
+
+  t.test('refresh_token needs client authentication; Frontegg refresh routes take the refresh token alone', async (t) => {
+    const auth = { authorization: basic(client.clientId, client.secret) };
+    const issued = (await (await post(s, '/oauth/token', 'grant_type=client_credentials', auth)).json()) as Record<string, string>;
+    const refresh = `grant_type=refresh_token&refresh_token=${encodeURIComponent(issued.refresh_token!)}`;
+    const cases: { name: string; body: string; headers?: Record<string, string>; challenge: string | null }[] = [
+      { name: 'no client authentication', body: refresh, challenge: null },
+      { name: 'client_id without client_secret', body: `${refresh}&client_id=${client.clientId}`, challenge: null },
+      { name: 'a wrong secret in the body', body: `${refresh}&client_id=${client.clientId}&client_secret=wrong`, challenge: null },
+      { name: 'a wrong secret in Basic', body: refresh, headers: { authorization: basic(client.clientId, 'wrong') }, challenge: 'Basic realm="m2m-gateway"' },
+      { name: 'an unknown client in Basic', body: refresh, headers: { authorization: basic('nobody', 'wrong') }, challenge: 'Basic realm="m2m-gateway"' },
+    ];
+    const bodies = new Set<string>();
+    for (const c of cases) {
+      const res = await post(s, '/oauth/token', c.body, c.headers);
+      t.equal(res.status, 401, c.name);
+      t.equal(res.headers.get('www-authenticate'), c.challenge, `${c.name}: challenge`);
+      const text = await res.text();
+      t.match(JSON.parse(text), { error: 'invalid_client' }, c.name);
+      if (c.headers !== undefined) bodies.add(text);
+    }
+    t.equal(bodies.size, 1, 'wrong secret and unknown client: one answer (case 26)');
+    const owner = await post(s, '/oauth/token', refresh, auth);
+    t.equal(owner.status, 200, 'no refused attempt consumed the refresh token');
+    const rotated = ((await owner.json()) as Record<string, string>).refresh_token!;
+
+    const v1 = await fetch(`${s.gateway.url}/identity/resources/auth/v1/api-token/token/refresh`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ refreshToken: rotated }),
+    });
+    t.equal(v1.status, 200, "Frontegg's v1 refresh route: the refresh token alone, as Frontegg's SDKs send it");
+    const { refreshToken } = (await v1.json()) as { refreshToken: string };
+    const v2 = await fetch(`${s.gateway.url}/identity/resources/auth/v2/api-token/token/refresh`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ refreshToken }),
+    });
+    t.equal(v2.status, 200, "Frontegg's v2 refresh route too");
+    t.strictSame(leakedSecrets(s.gateway.logs.lines(), [client.secret, issued.refresh_token!, rotated, refreshToken]), [], 'no secret or refresh token logged');
+  });
+
+  t.test('a deleted credential can neither refresh nor revoke, even with its right secret', async (t) => {
+    const doomed = await tenantApiToken(s);
+    const auth = { authorization: basic(doomed.clientId, doomed.secret) };
+    const issued = (await (await post(s, '/oauth/token', 'grant_type=client_credentials', auth)).json()) as Record<string, string>;
+    const vendor = await s.vendorToken();
+    const deleted = await fetch(`${s.gateway.url}/identity/resources/tenants/api-tokens/v1/${doomed.clientId}`, {
+      method: 'DELETE',
+      headers: { authorization: `Bearer ${vendor}`, 'frontegg-tenant-id': 'tenant-1' },
+    });
+    t.equal(deleted.status, 204);
+    const unknown = await post(s, '/oauth/token', new URLSearchParams({ grant_type: 'refresh_token', refresh_token: issued.refresh_token! }).toString(), {
+      authorization: basic('nobody', doomed.secret),
+    });
+    const unknownText = await unknown.text();
+    for (const [path, body] of [
+      ['/oauth/token', new URLSearchParams({ grant_type: 'refresh_token', refresh_token: issued.refresh_token! }).toString()],
+      ['/oauth/revoke', new URLSearchParams({ token: issued.refresh_token! }).toString()],
+    ] as const) {
+      const res = await post(s, path, body, auth);
+      t.equal(res.status, 401, `${path}: 401`);
+      t.equal(res.headers.get('www-authenticate'), 'Basic realm="m2m-gateway"', `${path}: Basic challenge`);
+      t.equal(await res.text(), unknownText, `${path}: the answer of an unknown client`);
+    }
   });
 
   t.test('wrong secret and unknown client: one answer; Basic gets the Basic challenge (case 26)', async (t) => {
@@ -156,6 +238,24 @@ t.test('POST /oauth/revoke and /oauth/introspect (case 35)', async (t) => {
   t.strictSame(await (await introspect('garbage')).json(), { active: false });
 
   t.equal((await post(s, '/oauth/revoke', 'token=x')).status, 401, 'an unauthenticated revoke is 401');
+  const target = new URLSearchParams({ token: issued.refresh_token! }).toString();
+  const refusals: { name: string; body: string; headers?: Record<string, string>; challenge: string | null }[] = [
+    { name: 'client_id without client_secret', body: `${target}&client_id=${client.clientId}`, challenge: null },
+    { name: 'a wrong secret in the body', body: `${target}&client_id=${client.clientId}&client_secret=wrong`, challenge: null },
+    { name: 'a wrong secret in Basic', body: target, headers: { authorization: basic(client.clientId, 'wrong') }, challenge: 'Basic realm="m2m-gateway"' },
+    { name: 'an unknown client in Basic', body: target, headers: { authorization: basic('nobody', 'wrong') }, challenge: 'Basic realm="m2m-gateway"' },
+  ];
+  const answers = new Set<string>();
+  for (const r of refusals) {
+    const res = await post(s, '/oauth/revoke', r.body, r.headers);
+    t.equal(res.status, 401, `revoke with ${r.name}: 401 (RFC 7009 §2.1)`);
+    t.equal(res.headers.get('www-authenticate'), r.challenge, `${r.name}: challenge`);
+    const text = await res.text();
+    t.match(JSON.parse(text), { error: 'invalid_client' });
+    if (r.headers !== undefined) answers.add(text);
+  }
+  t.equal(answers.size, 1, 'wrong secret and unknown client: one answer (case 26)');
+  t.match(await (await introspect(issued.refresh_token!)).json(), { active: true }, 'no refused revoke revoked anything');
   const unknown = await post(s, '/oauth/revoke', 'token=garbage', auth);
   t.equal(unknown.status, 200, 'an unknown token is 200 (RFC 7009 §2.2)');
   const revoked = await post(s, '/oauth/revoke', new URLSearchParams({ token: issued.refresh_token! }).toString(), auth);
