@@ -9,7 +9,7 @@ import t from 'tap';
 import { isGatewayError } from '../../src/errors.js';
 import { leakedSecrets } from '../helpers/log-sink.js';
 import { createTokenHarness, PEER, STORE_KINDS } from '../helpers/token-service.js';
-import { startTokenScenario, VENDOR } from '../helpers/token-scenario.js';
+import { createTenantApiToken, startTokenScenario, VENDOR } from '../helpers/token-scenario.js';
 
 const ATTACKER = '203.0.113.66';
 
@@ -85,12 +85,7 @@ t.test('POST /auth/vendor: wrong vendor secrets → 429 with Retry-After, apart 
   const s = await startTokenScenario({ tokenService: { rateLimit: { perClientPerMinute: 3, perPeerPerMinute: 1000 } } });
   t.teardown(() => s.close());
   const vendorToken = await s.vendorToken();
-  const created = await fetch(`${s.gateway.url}/identity/resources/tenants/api-tokens/v2`, {
-    method: 'POST',
-    headers: { authorization: `Bearer ${vendorToken}`, 'frontegg-tenant-id': 'tenant-1', 'content-type': 'application/json' },
-    body: '{}',
-  });
-  const client = (await created.json()) as { clientId: string; secret: string };
+  const client = await createTenantApiToken(s);
   const signIn = (credentials: { clientId: string; secret: string }) =>
     fetch(`${s.gateway.url}/auth/vendor`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(credentials) });
 
@@ -114,7 +109,7 @@ t.test('POST /auth/vendor: wrong vendor secrets → 429 with Retry-After, apart 
   const exchange = await fetch(`${s.gateway.url}/identity/resources/auth/v1/api-token`, {
     method: 'POST',
     headers: { 'content-type': 'application/json' },
-    body: JSON.stringify({ clientId: client.clientId, secret: client.secret }),
+    body: JSON.stringify(client),
   });
   t.equal(exchange.status, 200, 'client exchanges keep their own budget');
   const management = await fetch(`${s.gateway.url}/identity/resources/tenants/api-tokens/v1`, { headers: { authorization: `Bearer ${vendorToken}`, 'frontegg-tenant-id': 'tenant-1' } });
