@@ -9,7 +9,7 @@ export const TS_ISSUER = 'http://gateway.test';
 export const TS_AUDIENCE = 'env-client-id';
 export const VENDOR = { clientId: 'test-vendor', secret: 'vendor-secret-for-tests-only-0123456789' } as const;
 
-/** A gateway running the token service (memory store, port 0) in front of an echo upstream. */
+/** A gateway running the token service (memory store unless told otherwise, port 0) in front of an echo upstream. */
 export interface TokenScenario {
   readonly gateway: TestGateway;
   readonly upstream: EchoUpstream;
@@ -21,6 +21,8 @@ export interface TokenScenario {
 }
 
 export interface TokenScenarioOptions {
+  /** The `store` section; default the memory driver. */
+  readonly store?: Record<string, unknown>;
   /** Merged into `tokenService`. */
   readonly tokenService?: Record<string, unknown>;
   readonly clock?: Clock;
@@ -41,7 +43,7 @@ export async function startTokenScenario(options: TokenScenarioOptions = {}): Pr
       : undefined;
   const gateway = await startGateway(
     {
-      store: { driver: 'memory' },
+      store: options.store ?? { driver: 'memory' },
       tokenService: {
         issuer: TS_ISSUER,
         audience: TS_AUDIENCE,
