@@ -195,7 +195,9 @@ export function createApp(config: CompiledConfig, deps: AppDeps): App {
     if (ownIssuer === undefined) throw new Error('tokenService without its own issuer');
     const ownSource = createOwnKeySource(ownIssuer, { keys, clock, metrics, log });
     const keySources = config.issuers.map((issuer) => (issuer === ownIssuer ? ownSource : createKeySource(issuer, { clock, metrics, log })));
-    const vendorTokens = createVendorTokens(ts, { signer, clock, keys: ownSource });
+    // The exchange's limits, on counters of their own: vendor sign-ins and client exchanges do not
+    // spend each other's budget, and a vendor lock-out never touches the clients.
+    const vendorTokens = createVendorTokens(ts, { signer, clock, keys: ownSource, rateLimiter: createRateLimiter(ts.rateLimit, { clock }) });
     tokenApi = createTokenApi({ issuer: ts.issuer, refreshTokens: ts.refreshTokens, realm: config.auth.realm }, { tokenService, directory, vendorTokens, keys, log });
     return {
       keySources,

@@ -17,6 +17,7 @@ import { generateId, generateSecret, type SecretHasher } from './secrets.js';
 import type { JwtSigner } from './signer.js';
 import type {
   AccessTokenInfo,
+  AuthenticatedClient,
   Caller,
   CreateAccessTokenInput,
   CreateApiTokenInput,
@@ -380,19 +381,29 @@ export function createTokenService(config: CompiledTokenService, deps: TokenServ
     };
   }
 
-  async function exchange(credentials: { readonly clientId: string; readonly secret: string }, caller: Caller): Promise<IssuedTokens> {
+  /**
+   * The one check of a client's credentials, for the exchange and for every OAuth route where the
+   * client authenticates (RFC 6749 §2.3.1, §6; RFC 7009 §2.1): rate-limited per peer and per
+   * (clientId, peer) failures (case 29); always one HMAC and one constant-time compare, against a
+   * dummy for an unknown client (cases 26, 34); unknown, wrong, revoked and expired are one error.
+   */
+  async function authenticate(credentials: { readonly clientId: string; readonly secret: string }, caller: Caller): Promise<ApiTokenRecord> {
     requireEnabled('apiTokens');
     const key = { clientId: String(credentials.clientId), peer: caller.peer };
     rateLimiter.admit(key);
     const record = await store.getApiToken(key.clientId);
-    // Always one HMAC and one constant-time compare, against a dummy for an unknown client (case 26, 34).
     const secretOk = hasher.verify(String(credentials.secret), record?.secretHash);
-    const now = clock.now();
-    if (record === undefined || !secretOk || !isAlive(record, now)) {
+    if (record === undefined || !secretOk || !isAlive(record, clock.now())) {
       rateLimiter.recordFailure(key);
-      log.info({ clientId: record === undefined ? undefined : record.clientId, reason: record === undefined ? 'unknown' : secretOk ? 'not alive' : 'secret' }, 'exchange refused');
+      log.info({ clientId: record === undefined ? undefined : record.clientId, reason: record === undefined ? 'unknown' : secretOk ? 'not alive' : 'secret' }, 'client authentication refused');
       throw refused('ERR_TOKEN_INVALID_CLIENT', 'unknown, wrong, revoked or expired client');
     }
+    return record;
+  }
+
+  async function exchange(credentials: { readonly clientId: string; readonly secret: string }, caller: Caller): Promise<IssuedTokens> {
+    const record = await authenticate(credentials, caller);
+    const now = clock.now();
     const grants = await apiGrants(record);
     // SPEC §4.4: removing the user from the tenant stops the user's tokens.
     if (grants === undefined) throw refused('ERR_TOKEN_INVALID_CLIENT', 'no membership');
@@ -591,6 +602,10 @@ export function createTokenService(config: CompiledTokenService, deps: TokenServ
         permissions: grants.permissions,
         ...(record.expiresAt === null ? {} : { expires: new Date(record.expiresAt).toISOString() }),
       };
+    },
+    async authenticateClient(credentials: { readonly clientId: string; readonly secret: string }, caller: Caller): Promise<AuthenticatedClient> {
+      const record = await authenticate(credentials, caller);
+      return Object.freeze({ clientId: record.clientId });
     },
     exchange,
     refresh,

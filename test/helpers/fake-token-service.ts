@@ -166,6 +166,11 @@ export function createFakeTokenService(options: { ts: CompiledTokenService; sign
       if (r === undefined || r.owner !== owner) return undefined;
       return { id: r.id, tenantId: r.tenantId, ...(r.userId === null ? {} : { userId: r.userId }), roles: r.roleIds ?? [], permissions: [] };
     },
+    async authenticateClient(credentials) {
+      const record = apiTokens.get(credentials.clientId);
+      if (record === undefined || record.secret !== credentials.secret) throw new GatewayError('ERR_TOKEN_INVALID_CLIENT');
+      return { clientId: record.clientId };
+    },
     async exchange(credentials, caller: Caller) {
       calls.exchanges.push({ clientId: credentials.clientId, peer: caller.peer });
       if (failure !== undefined) {

@@ -86,3 +86,26 @@ export async function startTokenScenario(options: TokenScenarioOptions = {}): Pr
     },
   };
 }
+
+/** A tenant API token created through the management route (vendor-authenticated): its id and secret. */
+export async function createTenantApiToken(s: TokenScenario, tenantId = 'tenant-1'): Promise<{ clientId: string; secret: string }> {
+  const vendor = await s.vendorToken();
+  const res = await fetch(`${s.gateway.url}/identity/resources/tenants/api-tokens/v2`, {
+    method: 'POST',
+    headers: { authorization: `Bearer ${vendor}`, 'frontegg-tenant-id': tenantId, 'content-type': 'application/json' },
+    body: JSON.stringify({ roleIds: ['r-viewer'] }),
+  });
+  if (res.status !== 201) throw new Error(`create failed: ${res.status} ${await res.text()}`);
+  const { clientId, secret } = (await res.json()) as { clientId: string; secret: string };
+  return { clientId, secret };
+}
+
+/** `client_secret_basic` (RFC 6749 §2.3.1): id and secret form-encoded, then base64. */
+export function basicAuth(clientId: string, secret: string): string {
+  return `Basic ${Buffer.from(`${encodeURIComponent(clientId)}:${encodeURIComponent(secret)}`).toString('base64')}`;
+}
+
+/** A form-encoded POST to one of the OAuth routes. */
+export function postForm(s: TokenScenario, path: string, body: string, headers: Record<string, string> = {}): Promise<Response> {
+  return fetch(`${s.gateway.url}${path}`, { method: 'POST', headers: { 'content-type': 'application/x-www-form-urlencoded', ...headers }, body });
+}
