@@ -18,6 +18,7 @@ import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { createServer, type AddressInfo } from 'node:net';
 import { createSigner } from 'fast-jwt';
+import { waitReady } from '../scripts/wait-ready.js';
 
 const here = dirname(fileURLToPath(import.meta.url));
 const root = resolve(here, '..', '..');
@@ -71,19 +72,6 @@ function freePort(): Promise<number> {
       server.close(() => resolvePort(port));
     });
   });
-}
-
-async function waitReady(url: string): Promise<void> {
-  for (let i = 0; i < 100; i += 1) {
-    try {
-      const res = await fetch(url);
-      if (res.status === 200) return;
-    } catch {
-      // not listening yet
-    }
-    await new Promise((r) => setTimeout(r, 100));
-  }
-  throw new Error(`${url} never became ready`);
 }
 
 function load(url: string, headers: Record<string, string>, seconds: number): Promise<autocannon.Result> {

@@ -8,6 +8,7 @@ import { createAuthenticator, type GatewayAuthenticator } from './auth/create-au
 import type { Identity } from './auth/identity.js';
 import { createKeySource, type KeySource } from './auth/key-source.js';
 import type { Clock } from './clock.js';
+import { GatewayError } from './errors.js';
 import type { CompiledConfig, CompiledTokenService } from './config/types.js';
 import { createAdminServer } from './http/admin-server.js';
 import { createProxyServer } from './http/proxy-server.js';
@@ -18,6 +19,7 @@ import { createDecider } from './proxy/create-decider.js';
 import type { Decide } from './proxy/decide.js';
 import { createForwarder } from './proxy/forward.js';
 import { createWebSocketTunnel } from './proxy/websocket.js';
+import { instrumentStore } from './store/instrumented.js';
 import { createMemoryStore } from './store/memory.js';
 import { createSqliteStore } from './store/sqlite.js';
 import type { TokenStore } from './store/types.js';
@@ -26,9 +28,10 @@ import { createKeyManager, type KeyManager } from './tokens/keys.js';
 import { createOwnKeySource } from './tokens/own-key-source.js';
 import { createJwtSigner, type JwtSigner } from './tokens/signer.js';
 import { createDirectory } from './tokens/directory.js';
+import { instrumentTokenService } from './tokens/instrumented.js';
 import { createRateLimiter } from './tokens/rate-limit.js';
 import { createSecretHasher, loadSecretKey } from './tokens/secrets.js';
-import { createTokenService, MAX_EXPIRES_IN_MINUTES } from './tokens/service.js';
+import { createTokenService } from './tokens/service.js';
 import type { Directory, TokenService } from './tokens/types.js';
 import { createVendorTokens } from './tokens/vendor.js';
 
@@ -41,6 +44,7 @@ export interface TokenServiceContext {
   readonly signer: JwtSigner;
   readonly clock: Clock;
   readonly log: Logger;
+  readonly metrics: Metrics;
 }
 
 /** Builds the token service and directory over the prepared pieces (src/tokens/service.ts). */
@@ -50,13 +54,79 @@ export type TokenServiceFactory = (context: TokenServiceContext) => Promise<{ to
  * The standalone token service: the secret-hash server key (config, env or a generated file in
  * dataDir), the directory, the exchange rate limiter (security case 29) and the service.
  */
-export const defaultTokenServices: TokenServiceFactory = async ({ config, tokenService: ts, store, keys, signer, clock, log }) => {
+export const defaultTokenServices: TokenServiceFactory = async ({ config, tokenService: ts, store, keys, signer, clock, log, metrics }) => {
   const secretKey = await loadSecretKey({ value: ts.secretKey, dataDir: config.dataDir }, { log });
   const directory = createDirectory(config.directory, { store, clock });
   const rateLimiter = createRateLimiter(ts.rateLimit, { clock });
-  const tokenService = createTokenService(ts, { store, signer, keys, directory, hasher: createSecretHasher(secretKey), rateLimiter, clock, log });
+  const tokenService = createTokenService(ts, { store, signer, keys, directory, hasher: createSecretHasher(secretKey), rateLimiter, clock, log, metrics });
   return { tokenService, directory };
 };
+
+export interface OpenTokenServiceDeps {
+  readonly log: Logger;
+  readonly clock: Clock;
+  /** Builds the service and directory (default `defaultTokenServices`). */
+  readonly tokenServices?: TokenServiceFactory;
+  /** A store to use instead of the configured one (tests); closed by `close()`. */
+  readonly store?: TokenStore;
+  /** Where store latency, issuance and exchanges are counted (a throwaway registry when absent). */
+  readonly metrics?: Metrics;
+}
+
+/** The configured token service, open on its store: what `serve` runs and the CLI commands use. */
+export interface OpenTokenService {
+  readonly store: TokenStore;
+  readonly keys: KeyManager;
+  readonly signer: JwtSigner;
+  readonly tokenService: TokenService;
+  readonly directory: Directory;
+  /** Closes the store. */
+  close(): Promise<void>;
+}
+
+/**
+ * Opens the configured token service without any listener (SPEC §2 standalone; §6 CLI): the store
+ * (created and migrated), the key-encryption key, the signing keys (generated on first use), the
+ * signer, then the service and directory from `deps.tokenServices`. `serve` and the credential
+ * commands both go through here, so they share one store, one set of keys and one validation.
+ * A config without `tokenService` is ERR_CONFIG_INVALID. On failure the store is closed again.
+ */
+export async function openTokenService(config: CompiledConfig, deps: OpenTokenServiceDeps): Promise<OpenTokenService> {
+  const ts = config.tokenService;
+  if (ts === undefined) throw new GatewayError('ERR_CONFIG_INVALID', 'the config has no tokenService section: there is no token service to open');
+  const { log, clock } = deps;
+  const metrics = deps.metrics ?? createMetrics({ processMetrics: false });
+  let driver: TokenStore;
+  if (deps.store !== undefined) driver = deps.store;
+  else if (config.store.driver === 'memory') driver = createMemoryStore();
+  else {
+    await mkdir(dirname(config.store.path), { recursive: true, mode: 0o700 });
+    driver = createSqliteStore({ path: config.store.path });
+  }
+  const store = instrumentStore(driver, metrics);
+  try {
+    await store.migrate();
+    const kek = await loadKeyEncryptionKey({ value: ts.keyEncryptionKey, valueSource: 'tokenService.keyEncryptionKey', dataDir: config.dataDir }, { log });
+    const keys = createKeyManager(
+      {
+        algorithm: ts.algorithm,
+        // A retired key stays published as long as a JWT or vendor token it signed can live; the
+        // key manager keeps it beyond that while a live access token it signed needs it.
+        tokenLifetimeSeconds: Math.max(ts.jwtTtlSeconds, ts.vendor.tokenTtlSeconds),
+        publishAheadSeconds: ts.publishKeysAheadSeconds,
+      },
+      { store, encryption: createKeyEncryption(kek), clock, log },
+    );
+    await keys.init();
+    const signer = createJwtSigner({ keys, clock });
+    const built = await (deps.tokenServices ?? defaultTokenServices)({ config, tokenService: ts, store, keys, signer, clock, log, metrics });
+    const tokenService = instrumentTokenService(built.tokenService, metrics);
+    return Object.freeze({ store, keys, signer, tokenService, directory: built.directory, close: () => store.close() });
+  } catch (err) {
+    await store.close().catch(() => undefined);
+    throw err;
+  }
+}
 
 export interface AppDeps {
   readonly log: Logger;
@@ -97,7 +167,7 @@ export function createApp(config: CompiledConfig, deps: AppDeps): App {
   let authenticator: GatewayAuthenticator | undefined;
   let decider: Decide | undefined;
   let tokenApi: TokenApi | undefined;
-  let store: TokenStore | undefined;
+  let opened: OpenTokenService | undefined;
   metrics.setKeySetAges(() => authenticator?.keySetAges() ?? []);
 
   const proxyServer = createProxyServer(config, {
@@ -117,34 +187,17 @@ export function createApp(config: CompiledConfig, deps: AppDeps): App {
   const ready = () => listening && !draining && authenticator?.ready() === true;
   const adminServer = createAdminServer({ metrics, log, ready });
 
-  /** SPEC §2 standalone: store, signing keys, own key source, vendor tokens, token service, routes. */
+  /** SPEC §2 standalone: the opened token service, own key source, vendor tokens, routes. */
   async function startTokenService(ts: CompiledTokenService): Promise<{ keySources: KeySource[]; liveness: (identity: Identity) => Promise<Identity> }> {
-    if (deps.store !== undefined) store = deps.store;
-    else if (config.store.driver === 'memory') store = createMemoryStore();
-    else {
-      await mkdir(dirname(config.store.path), { recursive: true, mode: 0o700 });
-      store = createSqliteStore({ path: config.store.path });
-    }
-    await store.migrate();
-    const kek = await loadKeyEncryptionKey({ value: ts.keyEncryptionKey, valueSource: 'tokenService.keyEncryptionKey', dataDir: config.dataDir }, { log });
-    const keys = createKeyManager(
-      {
-        algorithm: ts.algorithm,
-        // A retired key stays published as long as anything it signed can live: JWTs, vendor
-        // tokens and access tokens, which may live up to MAX_EXPIRES_IN_MINUTES (or have no exp).
-        tokenLifetimeSeconds: Math.max(ts.jwtTtlSeconds, ts.vendor.tokenTtlSeconds, ts.accessTokens.enabled ? MAX_EXPIRES_IN_MINUTES * 60 : 0),
-        publishAheadSeconds: ts.publishKeysAheadSeconds,
-      },
-      { store, encryption: createKeyEncryption(kek), clock, log },
-    );
-    await keys.init();
-    const signer = createJwtSigner({ keys, clock });
+    opened = await openTokenService(config, { log, clock, metrics, tokenServices: deps.tokenServices, store: deps.store });
+    const { keys, signer, tokenService, directory } = opened;
     const ownIssuer = config.issuers.find((issuer) => issuer.jwks.kind === 'own');
     if (ownIssuer === undefined) throw new Error('tokenService without its own issuer');
     const ownSource = createOwnKeySource(ownIssuer, { keys, clock, metrics, log });
     const keySources = config.issuers.map((issuer) => (issuer === ownIssuer ? ownSource : createKeySource(issuer, { clock, metrics, log })));
-    const { tokenService, directory } = await (deps.tokenServices ?? defaultTokenServices)({ config, tokenService: ts, store, keys, signer, clock, log });
-    const vendorTokens = createVendorTokens(ts, { signer, clock, keys: ownSource });
+    // The exchange's limits, on counters of their own: vendor sign-ins and client exchanges do not
+    // spend each other's budget, and a vendor lock-out never touches the clients.
+    const vendorTokens = createVendorTokens(ts, { signer, clock, keys: ownSource, rateLimiter: createRateLimiter(ts.rateLimit, { clock }) });
     tokenApi = createTokenApi({ issuer: ts.issuer, refreshTokens: ts.refreshTokens, realm: config.auth.realm }, { tokenService, directory, vendorTokens, keys, log });
     return {
       keySources,
@@ -190,7 +243,7 @@ export function createApp(config: CompiledConfig, deps: AppDeps): App {
     await forwarder.close();
     await authenticator?.close();
     // After the listeners: no request can reach the store any more.
-    await store?.close();
+    await opened?.close();
     await new Promise<void>((resolve) => {
       adminServer.close(() => resolve());
       adminServer.closeAllConnections();

@@ -5,38 +5,35 @@
  */
 import { parseArgs } from 'node:util';
 import { createApp } from './app.js';
+import { CREDENTIAL_COMMANDS, failureText, runCredentialCommand } from './cli/commands.js';
+import { configPathOf, USAGE } from './cli/usage.js';
 import { systemClock } from './clock.js';
 import { loadConfig } from './config/load.js';
 import { configJsonSchema } from './config/json-schema.js';
-import { ConfigError } from './errors.js';
 import { createLogger } from './log.js';
 
-const DEFAULT_CONFIG = 'config/gateway.yaml';
-
-const USAGE = `Usage: m2m-gateway [command] [options]
-
-Commands:
-  serve [--config FILE]        run the gateway (default command)
-  check-config [FILE]          validate a config file and print every problem
-  schema                       print the config JSON Schema
-
-Options:
-  -c, --config FILE            config file (default ${DEFAULT_CONFIG}; env M2M_CONFIG)
-  -h, --help                   show this help
-`;
+const OPTIONS = { config: { type: 'string', short: 'c' }, help: { type: 'boolean', short: 'h' } } as const;
 
 async function main(argv: readonly string[]): Promise<number> {
-  const { values, positionals } = parseArgs({
-    args: [...argv],
-    allowPositionals: true,
-    options: { config: { type: 'string', short: 'c' }, help: { type: 'boolean', short: 'h' } },
-  });
+  // The credential commands have options of their own: find the command first, then parse.
+  const first = parseArgs({ args: [...argv], options: OPTIONS, allowPositionals: true, strict: false, tokens: true }).tokens.find((t) => t.kind === 'positional');
+  if (first !== undefined && CREDENTIAL_COMMANDS.includes(first.value)) {
+    return runCredentialCommand(argv, { env: process.env, stdout: process.stdout, stderr: process.stderr });
+  }
+  let parsed;
+  try {
+    parsed = parseArgs({ args: [...argv], allowPositionals: true, options: OPTIONS });
+  } catch (err) {
+    process.stderr.write(`m2m-gateway: ${(err as Error).message}\n\n${USAGE}`);
+    return 2;
+  }
+  const { values, positionals } = parsed;
   if (values.help === true) {
     process.stdout.write(USAGE);
     return 0;
   }
   const [command = 'serve', ...rest] = positionals;
-  const configPath = values.config ?? rest[0] ?? process.env['M2M_CONFIG'] ?? DEFAULT_CONFIG;
+  const configPath = configPathOf(values.config ?? rest[0], process.env);
   switch (command) {
     case 'serve':
       return serve(configPath);
@@ -62,11 +59,7 @@ function checkConfig(path: string): number {
 }
 
 function reportConfigError(path: string, err: unknown): number {
-  if (err instanceof ConfigError) {
-    process.stderr.write(`${path}: ${err.problems.length} problem(s)\n${err.problems.map((p) => `  - ${p}`).join('\n')}\n`);
-    return 1;
-  }
-  process.stderr.write(`${path}: ${(err as Error).message}\n`);
+  process.stderr.write(`${failureText(path, err)}\n`);
   return 1;
 }
 
@@ -87,7 +80,14 @@ async function serve(path: string): Promise<number> {
     log.fatal({ err }, 'unhandled rejection');
     process.exit(1);
   });
-  await app.start();
+  try {
+    await app.start();
+  } catch (err) {
+    // A listener that did bind (the proxy, when the admin port is taken), the key refresh timers
+    // and the store would otherwise keep the process alive, serving half a gateway.
+    await app.close().catch(() => undefined);
+    throw err;
+  }
   return new Promise<number>((resolve) => {
     const stop = (signal: NodeJS.Signals) => {
       log.info({ signal }, 'shutting down');

@@ -17,6 +17,12 @@ export interface Metrics {
   readonly jwksFetches: Counter<'issuer' | 'result'>;
   readonly jwksKeySetAge: Gauge<'issuer'>;
   readonly openConnections: Gauge<'listener'>;
+  /** Credentials and tokens the token service issued, by kind (see `IssuedKind`). */
+  readonly tokensIssued: Counter<'kind'>;
+  /** Exchanges and refreshes by grant and result (`ok` or an `ERR_*` code). */
+  readonly exchanges: Counter<'grant' | 'result'>;
+  /** Token-store calls by operation (a `TokenStore` method name) and result (`ok`, `error`). */
+  readonly storeDuration: Histogram<'operation' | 'result'>;
   /** Where the key-set age gauge reads from at scrape time: seconds since each issuer's set loaded. */
   setKeySetAges(source: () => Iterable<readonly [issuer: string, ageSeconds: number]>): void;
 }
@@ -103,6 +109,25 @@ export function createMetrics(options: { processMetrics?: boolean } = {}): Metri
       name: 'm2m_gateway_open_connections',
       help: 'Open client connections by listener.',
       labelNames: ['listener'] as const,
+      registers,
+    }),
+    tokensIssued: new Counter({
+      name: 'm2m_gateway_tokens_issued_total',
+      help: 'Credentials and tokens issued by the token service, by kind.',
+      labelNames: ['kind'] as const,
+      registers,
+    }),
+    exchanges: new Counter({
+      name: 'm2m_gateway_token_exchanges_total',
+      help: 'Client-credentials exchanges and refreshes by grant and result.',
+      labelNames: ['grant', 'result'] as const,
+      registers,
+    }),
+    storeDuration: new Histogram({
+      name: 'm2m_gateway_store_duration_seconds',
+      help: 'Token-store call latency by operation and result.',
+      labelNames: ['operation', 'result'] as const,
+      buckets: LATENCY_BUCKETS,
       registers,
     }),
   });

@@ -124,10 +124,15 @@ const TokenService = Closed(
       }),
     ),
     rateLimit: Type.Optional(
-      Closed({
-        perClientPerMinute: Type.Optional(Type.Integer({ minimum: 1, maximum: 1_000_000, description: 'Exchange attempts per clientId per minute (default 60).' })),
-        perPeerPerMinute: Type.Optional(Type.Integer({ minimum: 1, maximum: 1_000_000, description: 'Exchange attempts per peer address per minute (default 600).' })),
-      }),
+      Closed(
+        {
+          perClientPerMinute: Type.Optional(
+            Type.Integer({ minimum: 1, maximum: 1_000_000, description: 'Failed secret checks per clientId and peer address per minute; then that pair waits for the next window (default 60).' }),
+          ),
+          perPeerPerMinute: Type.Optional(Type.Integer({ minimum: 1, maximum: 1_000_000, description: 'Secret checks per peer address per minute (default 600).' })),
+        },
+        { description: 'Brute-force limits of client secrets (exchange, OAuth refresh and revocation) and, on counters of their own, of the vendor secret (POST /auth/vendor).' },
+      ),
     ),
   },
   { description: 'The built-in issuer: Frontegg-compatible credentials, exchange and refresh. The proxy trusts it in-process.' },

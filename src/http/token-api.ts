@@ -91,7 +91,7 @@ export function createTokenApi(options: Pick<CompiledTokenService, 'issuer' | 'r
   // §4.1 Environment authentication.
   add('POST', '/auth/vendor', 'frontegg', async (req) => {
     const body = await json(req, CREDENTIAL_FIELDS, ['clientId', 'secret']);
-    return { status: 200, body: vendorTokens.issue({ clientId: body.clientId as string, secret: body.secret as string }) };
+    return { status: 200, body: vendorTokens.issue({ clientId: body.clientId as string, secret: body.secret as string }, callerOf(req)) };
   });
 
   // §4.2 Exchange and refresh, Frontegg v1 (camelCase) and v2 (snake_case).
@@ -116,14 +116,17 @@ export function createTokenApi(options: Pick<CompiledTokenService, 'issuer' | 'r
     if (grant !== 'client_credentials' && grant !== 'refresh_token') throw oauthError('ERR_TOKEN_UNSUPPORTED_GRANT');
     // We grant no scopes: any requested scope is beyond the client's allowance (case 30, 33).
     if (params.has('scope')) throw oauthError('ERR_TOKEN_INVALID_SCOPE');
+    const credentials = clientCredentials(client);
     let issued: IssuedTokens;
     if (grant === 'client_credentials') {
-      if (client?.secret === undefined) throw clientError(client, 'client authentication is required');
-      issued = await withClientChallenge(client, service.exchange({ clientId: client.clientId, secret: client.secret }, callerOf(req)));
+      issued = await withClientChallenge(client, service.exchange(credentials, callerOf(req)));
     } else {
+      // RFC 6749 §6: a confidential client authenticates to refresh, and every client here has a
+      // secret. The refresh token alone is enough only on Frontegg's own refresh routes.
+      const { clientId } = await withClientChallenge(client, service.authenticateClient(credentials, callerOf(req)));
       const refreshToken = params.get('refresh_token');
       if (refreshToken === undefined) throw oauthError('ERR_TOKEN_INVALID_REQUEST', 'refresh_token is required');
-      issued = await withClientChallenge(client, service.refresh({ refreshToken, clientId: client?.clientId }, callerOf(req)));
+      issued = await service.refresh({ refreshToken, clientId }, callerOf(req));
     }
     const body: Record<string, unknown> = { access_token: issued.accessToken, token_type: 'Bearer', expires_in: issued.expiresInSeconds };
     // Deliberate deviation from RFC 6749 §4.4.3 (SPEC §3): Frontegg clients expect a refresh token;
@@ -133,12 +136,13 @@ export function createTokenApi(options: Pick<CompiledTokenService, 'issuer' | 'r
   });
   add('POST', '/oauth/revoke', 'oauth', async (req) => {
     const { params, client } = await oauthRequest(req);
-    // RFC 7009 §2.1: the client authenticates; case 35: an unauthenticated call is 401.
-    if (client === undefined) throw clientError(client, 'client authentication is required');
+    // RFC 7009 §2.1: the client authenticates, with its secret; case 35: an unauthenticated call
+    // is 401, and a revoked credential cannot revoke either.
+    const { clientId } = await withClientChallenge(client, service.authenticateClient(clientCredentials(client), callerOf(req)));
     const token = params.get('token');
     if (token === undefined) throw oauthError('ERR_TOKEN_INVALID_REQUEST', 'token is required');
     // §2.2: unknown and invalid tokens are answered 200 like revoked ones.
-    await service.revoke(token, client.clientId);
+    await service.revoke(token, clientId);
     return { status: 200 };
   });
   add('POST', '/oauth/introspect', 'oauth', async (req) => {
@@ -419,8 +423,11 @@ function decodeForm(text: string): string {
   return decodeURIComponent(text.replace(/\+/g, ' '));
 }
 
-function clientError(client: ClientAuth | undefined, detail: string): GatewayError {
-  return oauthError('ERR_TOKEN_INVALID_CLIENT', detail, client?.basic === true ? { challenge: 'Basic' } : undefined);
+/** The client's id and secret, or 401 invalid_client when it sent none or no secret (RFC 6749 §2.3.1). */
+function clientCredentials(client: ClientAuth | undefined): { clientId: string; secret: string } {
+  // Basic always carries a secret (parseBasic), so this client used no Authorization header: no challenge.
+  if (client?.secret === undefined) throw oauthError('ERR_TOKEN_INVALID_CLIENT', 'client authentication is required');
+  return { clientId: client.clientId, secret: client.secret };
 }
 
 /** A client who used Basic gets `WWW-Authenticate: Basic` on invalid_client (RFC 6749 §5.2; case 26). */

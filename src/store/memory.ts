@@ -334,6 +334,19 @@ export function createMemoryStore(): TokenStore {
       open();
       return newestFirst([...accessTokens.values()].filter((r) => r.owner === owner && isActiveAccessToken(r, now))).map((r) => r.id);
     },
+    async hasLiveAccessTokenSignedBy(kid, now) {
+      open();
+      for (const r of accessTokens.values()) if (r.kid === kid && isActiveAccessToken(r, now)) return true;
+      return false;
+    },
+    async newestLiveAccessTokenWithoutKid(now) {
+      open();
+      let newest: number | null = null;
+      for (const r of accessTokens.values()) {
+        if (r.kid === null && isActiveAccessToken(r, now) && (newest === null || r.createdAt > newest)) newest = r.createdAt;
+      }
+      return newest;
+    },
 
     async startRefreshFamily(family, firstToken, maxLive) {
       open();

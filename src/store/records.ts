@@ -87,6 +87,7 @@ export interface AccessTokenRow {
   created_at: number;
   expires_at: number | null;
   revoked_at: number | null;
+  kid: string | null;
 }
 
 export interface RefreshFamilyRow {
@@ -167,6 +168,12 @@ export const apiTokenFromRow = (row: ApiTokenRow): ApiTokenRecord =>
     revokedAt: row.revoked_at,
   });
 
+/** A kid names a key: a non-empty string, or null when the record predates kids. */
+function checkKid(kid: string | null): string | null {
+  if (kid === null || (typeof kid === 'string' && kid.length > 0)) return kid;
+  throw new StoreError('ERR_STORE_INVALID', 'kid must be a non-empty string or null');
+}
+
 export const accessTokenToRow = (r: AccessTokenRecord): AccessTokenRow => ({
   id: r.id,
   owner: r.owner,
@@ -179,6 +186,7 @@ export const accessTokenToRow = (r: AccessTokenRecord): AccessTokenRow => ({
   created_at: r.createdAt,
   expires_at: r.expiresAt,
   revoked_at: r.revokedAt,
+  kid: checkKid(r.kid),
 });
 
 export const accessTokenFromRow = (row: AccessTokenRow): AccessTokenRecord =>
@@ -194,6 +202,7 @@ export const accessTokenFromRow = (row: AccessTokenRow): AccessTokenRecord =>
     createdAt: row.created_at,
     expiresAt: row.expires_at,
     revokedAt: row.revoked_at,
+    kid: row.kid,
   });
 
 export const refreshFamilyToRow = (r: RefreshFamilyRecord): RefreshFamilyRow => ({

@@ -112,8 +112,20 @@ CREATE INDEX refresh_tokens_live_by_expiry ON refresh_tokens (client_id, expires
   WHERE used_at IS NULL AND revoked_at IS NULL;
 `;
 
+/**
+ * Which key signed each access token, so a retired key stays published exactly while a live access
+ * token needs it. Existing rows get NULL: they were signed before the store kept the kid. The
+ * index serves both key-lifetime questions (live tokens of one kid; the newest live one without a
+ * kid) over live rows only.
+ */
+const accessTokenKid = `
+ALTER TABLE access_tokens ADD COLUMN kid TEXT;
+CREATE INDEX access_tokens_live_by_kid ON access_tokens (kid, created_at, expires_at) WHERE revoked_at IS NULL;
+`;
+
 /** Ordered; applied one transaction each and recorded in `schema_migrations`. */
 export const SQLITE_MIGRATIONS: readonly Migration[] = assertMigrationList([
   { version: 1, name: 'initial', sql: initial },
   { version: 2, name: 'refresh-token live cap index', sql: liveCapIndex },
+  { version: 3, name: 'access-token kid', sql: accessTokenKid },
 ]);

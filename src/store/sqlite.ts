@@ -56,7 +56,8 @@ const TENANT = 'id, created_at';
 const MEMBERSHIP = 'tenant_id, user_id, role_ids, created_at, updated_at';
 const API_TOKEN =
   'client_id, owner, tenant_id, user_id, created_by_user_id, description, metadata, role_ids, permission_ids, secret_hash, created_at, expires_at, revoked_at';
-const ACCESS_TOKEN = 'id, owner, tenant_id, user_id, created_by_user_id, description, role_ids, permission_ids, created_at, expires_at, revoked_at';
+const ACCESS_TOKEN =
+  'id, owner, tenant_id, user_id, created_by_user_id, description, role_ids, permission_ids, created_at, expires_at, revoked_at, kid';
 const REFRESH_FAMILY = 'id, client_id, created_at, revoked_at';
 const REFRESH_TOKEN = 'hash, family_id, client_id, created_at, expires_at, used_at, revoked_at';
 const SIGNING_KEY = 'kid, alg, public_jwk, private_key_envelope, created_at, activates_at, retired_at, remove_after';
@@ -251,6 +252,17 @@ function prepare(db: Database.Database) {
     listActiveAccessTokenIds: db
       .prepare<[string, number], string>(
         `SELECT id FROM access_tokens WHERE owner = ? AND revoked_at IS NULL AND (expires_at IS NULL OR expires_at > ?) ${NEWEST_FIRST}`,
+      )
+      .pluck(),
+    // Live = neither revoked nor expired (records.isActiveAccessToken); both use access_tokens_live_by_kid.
+    hasLiveAccessTokenSignedBy: db
+      .prepare<[string, number], number>(
+        'SELECT EXISTS (SELECT 1 FROM access_tokens WHERE kid = ? AND revoked_at IS NULL AND (expires_at IS NULL OR expires_at > ?))',
+      )
+      .pluck(),
+    newestLiveAccessTokenWithoutKid: db
+      .prepare<[number], number | null>(
+        'SELECT MAX(created_at) FROM access_tokens WHERE kid IS NULL AND revoked_at IS NULL AND (expires_at IS NULL OR expires_at > ?)',
       )
       .pluck(),
 
@@ -511,6 +523,12 @@ export function createSqliteStore(options: SqliteStoreOptions): TokenStore {
     },
     async listActiveAccessTokenIds(owner, now) {
       return run((s) => s.listActiveAccessTokenIds.all(owner, now));
+    },
+    async hasLiveAccessTokenSignedBy(kid, now) {
+      return run((s) => s.hasLiveAccessTokenSignedBy.get(kid, now) === 1);
+    },
+    async newestLiveAccessTokenWithoutKid(now) {
+      return run((s) => s.newestLiveAccessTokenWithoutKid.get(now) ?? null);
     },
 
     async startRefreshFamily(family, firstToken, maxLive) {

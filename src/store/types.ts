@@ -64,6 +64,11 @@ export interface AccessTokenRecord {
   readonly createdAt: number;
   readonly expiresAt: number | null;
   readonly revokedAt: number | null;
+  /**
+   * The kid of the key that signed the JWT: that key stays published while the token is live.
+   * Null for records from before the store kept it (any key existing then may have signed it).
+   */
+  readonly kid: string | null;
 }
 
 /**
@@ -144,6 +149,10 @@ export interface TokenStore {
   revokeAccessToken(id: string, now: number): Promise<boolean>;
   /** Ids of access tokens of that owner kind neither revoked nor expired at `now`. */
   listActiveAccessTokenIds(owner: OwnerKind, now: number): Promise<string[]>;
+  /** Whether an access token recorded as signed by `kid` is neither revoked nor expired at `now`. */
+  hasLiveAccessTokenSignedBy(kid: string, now: number): Promise<boolean>;
+  /** The `createdAt` of the newest access token without a kid neither revoked nor expired at `now`; null if none. */
+  newestLiveAccessTokenWithoutKid(now: number): Promise<number | null>;
 
   // Refresh tokens (single-use, rotated; at most `maxLive` live per credential)
   /**

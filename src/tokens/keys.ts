@@ -10,6 +10,14 @@ import { SIGNING_ALGORITHMS, type SigningAlgorithm } from '../config/schema.js';
 
 export { SIGNING_ALGORITHMS, type SigningAlgorithm };
 
+/**
+ * How often a serving process re-reads the keys from the store (src/tokens/own-key-source.ts).
+ * Until then it does not know that another process (the CLI, another replica) retired its current
+ * key, and goes on signing with it: that is the grace a retired key is published for on top of the
+ * token lifetime.
+ */
+export const KEY_RELOAD_INTERVAL_SECONDS = 30;
+
 /** A public signing key as published in the JWKS (RFC 7517 §4): public members, `kid`, `alg`, `use`. */
 // A type alias, not an interface, so it is assignable to the store's `Record<string, unknown>`.
 export type PublicJwk = {
@@ -33,7 +41,11 @@ export interface SigningKeyPublic {
   readonly createdAt: number;
   readonly activatesAt: number;
   readonly retiredAt: number | null;
-  /** When it leaves the JWKS: the stored time, extended if the configured token lifetime grew since. */
+  /**
+   * When it leaves the JWKS: the stored time, extended if the configured token lifetime grew since.
+   * Null while it signs, and while a live access token it signed needs it: it then leaves at the
+   * first reload after the last such token is revoked or expires.
+   */
   readonly removeAfter: number | null;
 }
 
@@ -51,8 +63,8 @@ export interface KeyManager {
   /** The JWKS keys at this instant: the current one, the not-yet-active ones and the retired ones not yet removed; newest first. */
   published(): readonly SigningKeyPublic[];
   /** Generates a new key and retires the others (see `createKeyManager`). */
-  rotate(): Promise<{ kid: string }>;
-  /** Re-reads the store (another process may have rotated) and deletes keys past `removeAfter`. */
+  rotate(): Promise<Rotation>;
+  /** Re-reads the store (another process may have rotated) and deletes retired keys nothing they signed can still need. */
   reload(): Promise<void>;
   /** `{ keys }` for `/.well-known/jwks.json`. */
   jwks(): { keys: PublicJwk[] };
@@ -64,11 +76,22 @@ export interface KeyManager {
   publicKeyPem(): string;
 }
 
+/** What a rotation did: the new key, when it signs, and the keys it retired. Times are epoch ms. */
+export interface Rotation {
+  readonly kid: string;
+  readonly alg: SigningAlgorithm;
+  readonly activatesAt: number;
+  readonly retired: ReadonlyArray<{ readonly kid: string; readonly retiredAt: number; readonly removeAfter: number }>;
+}
+
 export interface KeyManagerOptions {
   readonly algorithm: SigningAlgorithm;
   /**
-   * The longest lifetime of anything signed, in seconds: the JWT TTL and the longest access-token
-   * lifetime policy. A retired key stays published this long after it stopped signing.
+   * The longest lifetime of the short-lived tokens signed, in seconds: the JWT TTL and the vendor
+   * token TTL. A retired key stays published at least this long (plus `peerReloadSeconds`) after
+   * it stopped signing. Access tokens are not counted here (they may live for years, or have no
+   * expiry): the store records which key signed each, and a key stays published while one of its
+   * access tokens is live.
    */
   readonly tokenLifetimeSeconds: number;
   /**
@@ -80,9 +103,19 @@ export interface KeyManagerOptions {
    * JWKS cache TTL for a rotation no verifier notices.
    */
   readonly publishAheadSeconds?: number;
+  /**
+   * How long another process sharing the store may go on signing with a key after it was retired
+   * (its reload interval; default `KEY_RELOAD_INTERVAL_SECONDS`). A retired key stays published
+   * `tokenLifetimeSeconds` plus this long, so the tokens such a process signs before it reloads
+   * verify until they expire.
+   */
+  readonly peerReloadSeconds?: number;
 }
 
-export type SigningKeyStore = Pick<TokenStore, 'insertSigningKey' | 'listSigningKeys' | 'updateSigningKey' | 'deleteSigningKey'>;
+export type SigningKeyStore = Pick<
+  TokenStore,
+  'insertSigningKey' | 'listSigningKeys' | 'updateSigningKey' | 'deleteSigningKey' | 'hasLiveAccessTokenSignedBy' | 'newestLiveAccessTokenWithoutKid'
+>;
 
 export interface KeyManagerDeps {
   readonly store: SigningKeyStore;
@@ -94,6 +127,12 @@ export interface KeyManagerDeps {
 /** Members only a private or symmetric JWK carries (RFC 7518 §6.2.2, §6.3.2, §6.4). */
 const PRIVATE_MEMBERS = ['d', 'p', 'q', 'dp', 'dq', 'qi', 'oth', 'k'];
 const MIN_RSA_BITS = 2048; // RFC 7518 §3.3
+/**
+ * How far the clocks of two processes on one store may disagree. An access token recorded without
+ * a kid may have been signed by any key created up to this long after the token by the store's
+ * times, since the key's and the token's times come from different hosts.
+ */
+const CLOCK_SKEW_MS = 5 * 60_000;
 
 /** Decrypted key material: decrypted and checked once per record, reused across reloads. */
 interface Material {
@@ -164,6 +203,21 @@ function isTime(value: unknown): value is number {
 }
 
 /**
+ * Whether a live access token may need this retired key to verify: one recorded as signed by it,
+ * or one recorded without a kid (before the store kept kids) once the key existed, since any key
+ * existing then may have signed it. Every key is asked at one instant, so the newest kid-less
+ * token is looked up once per load.
+ */
+function createAccessTokenHold(store: SigningKeyStore, now: number): (record: SigningKeyRecord) => Promise<boolean> {
+  let newestWithoutKid: number | null | undefined;
+  return async (record) => {
+    if (await store.hasLiveAccessTokenSignedBy(record.kid, now)) return true;
+    if (newestWithoutKid === undefined) newestWithoutKid = await store.newestLiveAccessTokenWithoutKid(now);
+    return newestWithoutKid !== null && record.createdAt <= newestWithoutKid + CLOCK_SKEW_MS;
+  };
+}
+
+/**
  * Newest first: by activation, then creation, then a key not retired before a retired one (a
  * rotation within one millisecond), then kid, so every process orders one store the same way.
  */
@@ -187,14 +241,23 @@ function newestFirst(a: LoadedKey, b: LoadedKey): number {
  * it; a record that fails stops `init`/`reload` (fail closed) rather than being skipped silently.
  *
  * Rotation ("publishes the new key in the JWKS before signing with it and keeps the old one until
- * every token it signed has expired"):
+ * every token it signed has expired"). Short-lived tokens (JWTs, vendor tokens) are covered by
+ * time; access tokens, which may live for years or have no expiry, by the store's record of the
+ * kid that signed each:
  * - `rotate()` stores the new key with `activatesAt = now + publishAheadSeconds` (now, when no key
  *   is active: there is nothing to keep signing with), then marks every key not yet retired
- *   `retiredAt = activatesAt`, `removeAfter = activatesAt + tokenLifetimeSeconds`. Insert before
- *   retire: a crash in between leaves two signing keys (the newest wins), never none.
+ *   `retiredAt = activatesAt`, `removeAfter = activatesAt + tokenLifetimeSeconds +
+ *   peerReloadSeconds`: another process on the same store (a serving gateway, when the CLI
+ *   rotates) learns of the retirement only at its next reload and signs with the old key until
+ *   then. Insert before retire: a crash in between leaves two signing keys (the newest wins),
+ *   never none.
  * - `current()` is the newest key with `activatesAt <= now` not retired at `now`.
- * - `published()` is every key not past its `removeAfter`; keys past it are deleted from the
- *   store by `init`, `reload` and `rotate`.
+ * - A retired key is held while a live access token may have been signed by it (see
+ *   `createAccessTokenHold`): revoking or outliving the last one releases it. A held key has no
+ *   `removeAfter`; the others keep theirs.
+ * - `published()` is every key not past its `removeAfter`; `init`, `reload` and `rotate` read the
+ *   store, decide the holds at that instant, and delete the keys past it. A released key leaves at
+ *   the first of them after the release, and a held one stays while the store cannot be read.
  * - `init()` generates a key when there is none of the configured algorithm that is not retired
  *   (first start, or the algorithm changed: the old keys then retire like any rotation).
  *
@@ -205,13 +268,17 @@ export function createKeyManager(options: KeyManagerOptions, deps: KeyManagerDep
   const { algorithm } = options;
   if (!isSigningAlgorithm(algorithm)) throw new GatewayError('ERR_CONFIG_INVALID', `unsupported signing algorithm ${String(algorithm)}`);
   const publishAheadSeconds = options.publishAheadSeconds ?? 0;
+  const peerReloadSeconds = options.peerReloadSeconds ?? KEY_RELOAD_INTERVAL_SECONDS;
   for (const [name, value] of [
     ['tokenLifetimeSeconds', options.tokenLifetimeSeconds],
     ['publishAheadSeconds', publishAheadSeconds],
+    ['peerReloadSeconds', peerReloadSeconds],
   ] as const) {
     if (!Number.isSafeInteger(value) || value < 0) throw new GatewayError('ERR_CONFIG_INVALID', `${name} must be a whole number of seconds ≥ 0`);
   }
-  const lifetimeMs = options.tokenLifetimeSeconds * 1000;
+  // A key retired at T may still sign until every process sharing the store has reloaded
+  // (T + peerReload at the latest), and what it signs then lives tokenLifetime more.
+  const retentionMs = (options.tokenLifetimeSeconds + peerReloadSeconds) * 1000;
   const aheadMs = publishAheadSeconds * 1000;
   const { store, encryption, clock } = deps;
   const log = deps.log.child({ component: 'signing-keys' });
@@ -227,10 +294,14 @@ export function createKeyManager(options: KeyManagerOptions, deps: KeyManagerDep
     return run;
   }
 
-  /** A retired key leaves the JWKS `tokenLifetimeSeconds` after it stopped signing, or later if stored so. */
+  /**
+   * A retired key leaves the JWKS `tokenLifetimeSeconds + peerReloadSeconds` after its retirement
+   * (or later if stored so): a retirement stored by another process is computed again here, so a
+   * longer configured lifetime also holds for keys retired before it was configured.
+   */
   function removeAfterOf(record: SigningKeyRecord): number | null {
     if (record.retiredAt === null) return null;
-    return Math.max(record.removeAfter ?? record.retiredAt, record.retiredAt + lifetimeMs);
+    return Math.max(record.removeAfter ?? record.retiredAt, record.retiredAt + retentionMs);
   }
 
   function decrypt(record: SigningKeyRecord, alg: SigningAlgorithm): Material {
@@ -257,7 +328,7 @@ export function createKeyManager(options: KeyManagerOptions, deps: KeyManagerDep
     return Object.freeze({ envelope: record.privateKeyEnvelope, privateKey, publicKey, jwk, spkiPem });
   }
 
-  function materialise(record: SigningKeyRecord, previous: LoadedKey | undefined): LoadedKey {
+  function materialise(record: SigningKeyRecord, removeAfter: number | null, previous: LoadedKey | undefined): LoadedKey {
     const { kid, alg } = record;
     if (typeof kid !== 'string' || kid.length === 0) throw recordInvalid('(no kid)', 'kid missing');
     if (!isSigningAlgorithm(alg)) throw recordInvalid(kid, `unsupported alg ${alg}`);
@@ -277,30 +348,32 @@ export function createKeyManager(options: KeyManagerOptions, deps: KeyManagerDep
       createdAt: record.createdAt,
       activatesAt: record.activatesAt,
       retiredAt: record.retiredAt,
-      removeAfter: removeAfterOf(record),
+      removeAfter,
     });
     const signing: SigningKey = Object.freeze({ ...view, privateKey: material.privateKey, publicKey: material.publicKey });
     return Object.freeze({ material, view, signing });
   }
 
-  /** Reads the store, deletes what is past `removeAfter`, and swaps the loaded set in one assignment. */
+  /** Reads the store, deletes what nothing can need any more, and swaps the loaded set in one assignment. */
   async function load(): Promise<readonly LoadedKey[]> {
     const records = await store.listSigningKeys();
     const now = clock.now();
+    const heldByAccessToken = createAccessTokenHold(store, now);
     const previous = new Map((keys ?? []).map((key) => [key.view.kid, key]));
     const next: LoadedKey[] = [];
     const seen = new Set<string>();
     for (const record of records) {
-      const removeAfter = removeAfterOf(record);
+      const held = record.retiredAt !== null && (await heldByAccessToken(record));
+      const removeAfter = held ? null : removeAfterOf(record);
       if (removeAfter !== null && removeAfter <= now) {
-        // Every token this key signed has expired: it leaves the JWKS and the store.
+        // Every token this key signed has expired or been revoked: it leaves the JWKS and the store.
         await store.deleteSigningKey(record.kid);
         log.info({ kid: record.kid }, 'signing key removed');
         continue;
       }
       if (seen.has(record.kid)) throw recordInvalid(record.kid, 'duplicate kid');
       seen.add(record.kid);
-      next.push(materialise(record, previous.get(record.kid)));
+      next.push(materialise(record, removeAfter, previous.get(record.kid)));
     }
     next.sort(newestFirst);
     keys = Object.freeze(next);
@@ -311,7 +384,7 @@ export function createKeyManager(options: KeyManagerOptions, deps: KeyManagerDep
     return loaded.find(({ view }) => view.activatesAt <= now && (view.retiredAt === null || view.retiredAt > now));
   }
 
-  async function rotateLocked(loaded: readonly LoadedKey[], reason: string): Promise<{ kid: string }> {
+  async function rotateLocked(loaded: readonly LoadedKey[], reason: string): Promise<Rotation> {
     const privateKey = await generatePrivateKey(algorithm);
     const publicKey = createPublicKey(privateKey);
     const kid = thumbprintOf(publicKey);
@@ -330,16 +403,18 @@ export function createKeyManager(options: KeyManagerOptions, deps: KeyManagerDep
       removeAfter: null,
     });
     // Every other key still signing (or waiting to) stops when the new one starts, and stays
-    // published until the last token it could have signed has expired.
-    const retired: string[] = [];
+    // published until the last token it could have signed — here, or in a process that has not
+    // reloaded yet — has expired.
+    const retired: Array<{ kid: string; retiredAt: number; removeAfter: number }> = [];
     for (const { view } of loaded) {
       if (view.retiredAt !== null || view.kid === kid) continue;
-      await store.updateSigningKey(view.kid, { retiredAt: activatesAt, removeAfter: activatesAt + lifetimeMs });
-      retired.push(view.kid);
+      const removeAfter = activatesAt + retentionMs;
+      await store.updateSigningKey(view.kid, { retiredAt: activatesAt, removeAfter });
+      retired.push({ kid: view.kid, retiredAt: activatesAt, removeAfter });
     }
     await load();
-    log.info({ kid, alg: algorithm, activatesAt: new Date(activatesAt).toISOString(), retired, reason }, 'signing key created');
-    return { kid };
+    log.info({ kid, alg: algorithm, activatesAt: new Date(activatesAt).toISOString(), retired: retired.map((r) => r.kid), reason }, 'signing key created');
+    return Object.freeze({ kid, alg: algorithm, activatesAt, retired: Object.freeze(retired) });
   }
 
   function loadedKeys(): readonly LoadedKey[] {

@@ -5,10 +5,13 @@ import type { Clock } from '../clock.js';
 import type { CompiledIssuer } from '../config/types.js';
 import { isGatewayError } from '../errors.js';
 import type { Metrics } from '../metrics.js';
-import type { KeyManager } from './keys.js';
+import { KEY_RELOAD_INTERVAL_SECONDS, type KeyManager } from './keys.js';
 
 export interface OwnKeySourceOptions {
-  /** How often the store is re-read for rotations made by other processes (default 30 s). */
+  /**
+   * How often the store is re-read for rotations made by other processes (default
+   * `KEY_RELOAD_INTERVAL_SECONDS`; retired keys stay published that much longer, src/tokens/keys.ts).
+   */
   readonly reloadIntervalMs?: number;
   /** At most one store read per this interval on an unknown kid (default 5 s). */
   readonly cooldownMs?: number;
@@ -32,17 +35,17 @@ type Result = 'ok' | 'error' | 'invalid';
  * verifiers are used; an unchanged key keeps its verifier across reloads.
  *
  * Ready once `keys.init()` has run and `start()` applied the set. `refresh()` re-reads the store
- * (`keys.reload()`: rotations by other processes, keys past `removeAfter`) and reports added and
+ * (`keys.reload()`: rotations by other processes, retired keys nothing needs) and reports added and
  * removed kids to `onChange`, which purges the verified-token cache of removed keys. `refetch(kid)`
  * first looks in the manager's memory (a key this process just rotated in is trusted at once,
  * which is what makes `publishAheadSeconds: 0` safe in-process), then reads the store at most once
  * per cooldown, one read in flight, so a flood of unknown kids cannot hammer the store
  * (RFC 8725 §3.10; security case 12). A failed store read keeps the keys in memory, minus any
- * whose `removeAfter` has passed.
+ * whose `removeAfter` has passed; a key held by live access tokens has none, so it stays.
  */
 export function createOwnKeySource(issuer: CompiledIssuer, deps: OwnKeySourceDeps, options: OwnKeySourceOptions = {}): KeySource {
   const { keys, clock, metrics } = deps;
-  const reloadIntervalMs = options.reloadIntervalMs ?? 30_000;
+  const reloadIntervalMs = options.reloadIntervalMs ?? KEY_RELOAD_INTERVAL_SECONDS * 1000;
   const cooldownMs = options.cooldownMs ?? 5_000;
   const holder = createHolder(issuer, clock);
   const log = deps.log.child({ issuer: issuer.name, jwks: 'own' });

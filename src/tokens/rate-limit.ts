@@ -3,8 +3,9 @@ import type { Clock } from '../clock.js';
 import { GatewayError } from '../errors.js';
 
 /**
- * Brute-force limits of the token endpoint (SPEC §4.2; security case 29; RFC 6749 §2.3.1; OWASP
- * API2:2023).
+ * Brute-force limits of every secret check: the client credentials of the token endpoint and the
+ * OAuth routes, and the vendor credentials of `POST /auth/vendor` (SPEC §4.1, §4.2; security case
+ * 29; RFC 6749 §2.3.1; OWASP API2:2023).
  *
  * The rule, in fixed one-minute windows:
  * - **per peer** (the socket address, never X-Forwarded-For: case 39), every attempt counts; the
@@ -24,7 +25,7 @@ import { GatewayError } from '../errors.js';
  * first, which can only forget counts, never lock anyone.
  */
 export interface RateLimiter {
-  /** Admits an exchange attempt (and counts it for the peer) or throws ERR_TOKEN_RATE_LIMITED with `retryAfterSeconds`. */
+  /** Admits an authentication attempt (and counts it for the peer) or throws ERR_TOKEN_RATE_LIMITED with `retryAfterSeconds`. */
   admit(key: RateLimitKey): void;
   /** Counts a failed attempt against the (clientId, peer) pair. */
   recordFailure(key: RateLimitKey): void;
@@ -75,7 +76,7 @@ export function createRateLimiter(options: RateLimiterOptions, deps: { clock: Cl
 
   function refuse(window: Window, now: number): never {
     const retryAfterSeconds = Math.max(1, Math.ceil((window.startedAt + WINDOW_MS - now) / 1000));
-    throw new GatewayError('ERR_TOKEN_RATE_LIMITED', 'exchange attempts over the limit', { retryAfterSeconds });
+    throw new GatewayError('ERR_TOKEN_RATE_LIMITED', 'authentication attempts over the limit', { retryAfterSeconds });
   }
 
   // A NUL cannot occur in a header-derived clientId or in an address, so the pair key is unambiguous.

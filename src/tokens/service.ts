@@ -17,6 +17,7 @@ import { generateId, generateSecret, type SecretHasher } from './secrets.js';
 import type { JwtSigner } from './signer.js';
 import type {
   AccessTokenInfo,
+  AuthenticatedClient,
   Caller,
   CreateAccessTokenInput,
   CreateApiTokenInput,
@@ -50,7 +51,7 @@ export interface GatewayTokenService extends TokenService {
   invalidateAll(): void;
 }
 
-/** 10 years: longer is a typo, and the signing key must stay published as long as the token lives. */
+/** 10 years: longer is a typo. Its signing key stays published while it lives (`kid` on its record). */
 export const MAX_EXPIRES_IN_MINUTES = 10 * 365 * 24 * 60;
 const MAX_DESCRIPTION = 1024;
 const MAX_METADATA_BYTES = 4096;
@@ -315,6 +316,8 @@ export function createTokenService(config: CompiledTokenService, deps: TokenServ
       createdAt: clock.now(),
       expiresAt: signed.expiresAt === null ? null : signed.expiresAt * 1000,
       revokedAt: null,
+      // Keeps the key published while this token is live (KeyManager, SPEC §3 "Signing").
+      kid: signed.kid,
     };
     // The store keeps the id and grants, never the JWT (SPEC §4.4).
     await store.insertAccessToken(record);
@@ -378,19 +381,29 @@ export function createTokenService(config: CompiledTokenService, deps: TokenServ
     };
   }
 
-  async function exchange(credentials: { readonly clientId: string; readonly secret: string }, caller: Caller): Promise<IssuedTokens> {
+  /**
+   * The one check of a client's credentials, for the exchange and for every OAuth route where the
+   * client authenticates (RFC 6749 §2.3.1, §6; RFC 7009 §2.1): rate-limited per peer and per
+   * (clientId, peer) failures (case 29); always one HMAC and one constant-time compare, against a
+   * dummy for an unknown client (cases 26, 34); unknown, wrong, revoked and expired are one error.
+   */
+  async function authenticate(credentials: { readonly clientId: string; readonly secret: string }, caller: Caller): Promise<ApiTokenRecord> {
     requireEnabled('apiTokens');
     const key = { clientId: String(credentials.clientId), peer: caller.peer };
     rateLimiter.admit(key);
     const record = await store.getApiToken(key.clientId);
-    // Always one HMAC and one constant-time compare, against a dummy for an unknown client (case 26, 34).
     const secretOk = hasher.verify(String(credentials.secret), record?.secretHash);
-    const now = clock.now();
-    if (record === undefined || !secretOk || !isAlive(record, now)) {
+    if (record === undefined || !secretOk || !isAlive(record, clock.now())) {
       rateLimiter.recordFailure(key);
-      log.info({ clientId: record === undefined ? undefined : record.clientId, reason: record === undefined ? 'unknown' : secretOk ? 'not alive' : 'secret' }, 'exchange refused');
+      log.info({ clientId: record === undefined ? undefined : record.clientId, reason: record === undefined ? 'unknown' : secretOk ? 'not alive' : 'secret' }, 'client authentication refused');
       throw refused('ERR_TOKEN_INVALID_CLIENT', 'unknown, wrong, revoked or expired client');
     }
+    return record;
+  }
+
+  async function exchange(credentials: { readonly clientId: string; readonly secret: string }, caller: Caller): Promise<IssuedTokens> {
+    const record = await authenticate(credentials, caller);
+    const now = clock.now();
     const grants = await apiGrants(record);
     // SPEC §4.4: removing the user from the tenant stops the user's tokens.
     if (grants === undefined) throw refused('ERR_TOKEN_INVALID_CLIENT', 'no membership');
@@ -561,8 +574,10 @@ export function createTokenService(config: CompiledTokenService, deps: TokenServ
     },
     deleteAccessToken,
     async activeAccessTokenIds(owner: OwnerKind): Promise<string[]> {
-      // A disabled kind cannot be used (SPEC §3): the SDKs then treat every such token as inactive.
-      if (!config.accessTokens.enabled) return [];
+      // A disabled kind cannot be used (SPEC §3). Frontegg answers both vendor-only lookups with
+      // 403 "Api tokens are disabled", and its Node SDK refuses the token on exactly that answer;
+      // on any other failure of the `{id}` lookup the SDK has no status to send.
+      requireEnabled('accessTokens');
       const now = clock.now();
       const ids = await store.listActiveAccessTokenIds(owner, now);
       if (owner === 'tenant') return ids;
@@ -572,7 +587,7 @@ export function createTokenService(config: CompiledTokenService, deps: TokenServ
       return active;
     },
     async accessTokenInfo(owner: OwnerKind, id: string): Promise<AccessTokenInfo | undefined> {
-      if (!config.accessTokens.enabled) return undefined;
+      requireEnabled('accessTokens');
       const record = await store.getAccessToken(id);
       const grants = await accessGrants(record, owner, clock.now());
       if (record === undefined || grants === undefined) return undefined;
@@ -584,6 +599,10 @@ export function createTokenService(config: CompiledTokenService, deps: TokenServ
         permissions: grants.permissions,
         ...(record.expiresAt === null ? {} : { expires: new Date(record.expiresAt).toISOString() }),
       };
+    },
+    async authenticateClient(credentials: { readonly clientId: string; readonly secret: string }, caller: Caller): Promise<AuthenticatedClient> {
+      const record = await authenticate(credentials, caller);
+      return Object.freeze({ clientId: record.clientId });
     },
     exchange,
     refresh,

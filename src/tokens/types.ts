@@ -60,6 +60,11 @@ export interface Caller {
   readonly peer: string;
 }
 
+/** A client whose credentials were checked (RFC 6749 §2.3.1): who it is, nothing secret. */
+export interface AuthenticatedClient {
+  readonly clientId: string;
+}
+
 /** RFC 7662 introspection answer: `{active:false}` and nothing else for anything not alive. */
 export type Introspection = { readonly active: false } | ({ readonly active: true } & Readonly<Record<string, unknown>>);
 
@@ -90,10 +95,20 @@ export interface TokenService {
   accessTokenInfo(owner: OwnerKind, id: string): Promise<AccessTokenInfo | undefined>;
 
   // Exchange and refresh (SPEC §4.2)
+  /**
+   * Client authentication for the OAuth routes that need it besides the exchange (RFC 6749 §6
+   * refresh, RFC 7009 §2.1 revocation): the exchange's own credential check, with its rate limits,
+   * constant-time compare and one ERR_TOKEN_INVALID_CLIENT for unknown, wrong, revoked or expired.
+   * The membership is not checked: a client whose user left the tenant may still revoke its tokens.
+   */
+  authenticateClient(credentials: { readonly clientId: string; readonly secret: string }, caller: Caller): Promise<AuthenticatedClient>;
   exchange(credentials: { readonly clientId: string; readonly secret: string }, caller: Caller): Promise<IssuedTokens>;
-  /** `clientId`, when the caller authenticated as a client (OAuth), must own the refresh token. */
+  /** `clientId`, when the caller authenticated as a client (OAuth, `authenticateClient`), must own the refresh token. */
   refresh(input: { readonly refreshToken: string; readonly clientId?: string }, caller: Caller): Promise<IssuedTokens>;
-  /** RFC 7009: revokes a refresh token (its family) or a JWT's credential family; unknown → no-op. */
+  /**
+   * RFC 7009: revokes a refresh token (its family) or a JWT's credential family; unknown → no-op.
+   * `clientId` is the client `authenticateClient` accepted: another client's token is left alone.
+   */
   revoke(token: string, clientId?: string): Promise<void>;
   introspect(token: string): Promise<Introspection>;
 

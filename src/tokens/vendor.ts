@@ -3,7 +3,9 @@ import type { PreparedKey } from '../auth/jwks.js';
 import type { Clock } from '../clock.js';
 import type { CompiledTokenService } from '../config/types.js';
 import { GatewayError } from '../errors.js';
+import type { RateLimiter } from './rate-limit.js';
 import type { JwtSigner } from './signer.js';
+import type { Caller } from './types.js';
 
 /** The JWT `type` of the environment's management token (Frontegg's vendor token). */
 export const VENDOR_TOKEN_TYPE = 'vendor';
@@ -11,9 +13,10 @@ export const VENDOR_TOKEN_TYPE = 'vendor';
 export interface VendorTokens {
   /**
    * `POST /auth/vendor`: the environment's credentials → a vendor JWT. Wrong id or secret are one
-   * answer, `ERR_VENDOR_UNAUTHORIZED`, compared in constant time.
+   * answer, `ERR_VENDOR_UNAUTHORIZED`, compared in constant time; attempts are rate-limited like
+   * the exchange (ERR_TOKEN_RATE_LIMITED with `retryAfterSeconds`).
    */
-  issue(credentials: { readonly clientId: string; readonly secret: string }): { token: string; expiresIn: number };
+  issue(credentials: { readonly clientId: string; readonly secret: string }, caller: Caller): { token: string; expiresIn: number };
   /** Verifies a vendor JWT; anything else (an M2M token, a bad signature, expired) → `ERR_VENDOR_UNAUTHORIZED`. */
   verify(token: string): Promise<void>;
 }
@@ -21,6 +24,12 @@ export interface VendorTokens {
 export interface VendorTokenDeps {
   readonly signer: JwtSigner;
   readonly clock: Clock;
+  /**
+   * Brute-force limits of the vendor secret (security case 29): every attempt counts per peer,
+   * failures per (presented clientId, peer). The vendor credentials open every management route,
+   * so they get at least the exchange's protection.
+   */
+  readonly rateLimiter: RateLimiter;
   /** The own issuer's prepared keys (the own key source's `get`/`refetch`): no second JWT verifier. */
   readonly keys: {
     get(kid: string): PreparedKey | undefined;
@@ -47,14 +56,19 @@ function unauthorized(detail: string): GatewayError {
  */
 export function createVendorTokens(options: Pick<CompiledTokenService, 'issuer' | 'audience' | 'vendor'>, deps: VendorTokenDeps): VendorTokens {
   const { issuer, audience, vendor } = options;
-  const { signer, clock, keys } = deps;
+  const { signer, clock, keys, rateLimiter } = deps;
 
   return Object.freeze({
-    issue(credentials: { readonly clientId: string; readonly secret: string }) {
+    issue(credentials: { readonly clientId: string; readonly secret: string }, caller: Caller) {
+      const key = { clientId: String(credentials.clientId), peer: caller.peer };
+      rateLimiter.admit(key);
       // Both compared, always: which of the two was wrong must not show in the timing.
-      const idOk = sameSecret(credentials.clientId, vendor.clientId);
-      const secretOk = sameSecret(credentials.secret, vendor.secret);
-      if (!(idOk && secretOk)) throw unauthorized('wrong vendor credentials');
+      const idOk = sameSecret(key.clientId, vendor.clientId);
+      const secretOk = sameSecret(String(credentials.secret), vendor.secret);
+      if (!(idOk && secretOk)) {
+        rateLimiter.recordFailure(key);
+        throw unauthorized('wrong vendor credentials');
+      }
       const signed = signer.sign(
         { iss: issuer, aud: audience, sub: vendor.clientId, vendorId: vendor.clientId, type: VENDOR_TOKEN_TYPE, scopes: [] },
         { expiresInSeconds: vendor.tokenTtlSeconds },

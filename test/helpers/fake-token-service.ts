@@ -86,19 +86,6 @@ export function createFakeTokenService(options: { ts: CompiledTokenService; sign
 
   function createAccess(owner: OwnerKind, scope: Scope, input: Parameters<TokenService['createTenantAccessToken']>[1]) {
     const id = randomUUID();
-    const record: AccessTokenRecord = {
-      id,
-      owner,
-      tenantId: scope.tenantId,
-      userId: owner === 'user' ? scope.userId! : null,
-      createdByUserId: input.createdByUserId ?? null,
-      description: input.description ?? null,
-      roleIds: input.roleIds ?? null,
-      permissionIds: null,
-      createdAt: clock.now(),
-      expiresAt: expiry(input.expiresInMinutes),
-      revokedAt: null,
-    };
     const signed = signer.sign(
       {
         ...base(),
@@ -111,6 +98,20 @@ export function createFakeTokenService(options: { ts: CompiledTokenService; sign
       },
       { expiresInSeconds: input.expiresInMinutes === undefined ? null : input.expiresInMinutes * 60 },
     );
+    const record: AccessTokenRecord = {
+      id,
+      owner,
+      tenantId: scope.tenantId,
+      userId: owner === 'user' ? scope.userId! : null,
+      createdByUserId: input.createdByUserId ?? null,
+      description: input.description ?? null,
+      roleIds: input.roleIds ?? null,
+      permissionIds: null,
+      createdAt: clock.now(),
+      expiresAt: expiry(input.expiresInMinutes),
+      revokedAt: null,
+      kid: signed.kid,
+    };
     accessTokens.set(id, record);
     return { record, jwt: signed.token };
   }
@@ -164,6 +165,11 @@ export function createFakeTokenService(options: { ts: CompiledTokenService; sign
       const r = accessTokens.get(id);
       if (r === undefined || r.owner !== owner) return undefined;
       return { id: r.id, tenantId: r.tenantId, ...(r.userId === null ? {} : { userId: r.userId }), roles: r.roleIds ?? [], permissions: [] };
+    },
+    async authenticateClient(credentials) {
+      const record = apiTokens.get(credentials.clientId);
+      if (record === undefined || record.secret !== credentials.secret) throw new GatewayError('ERR_TOKEN_INVALID_CLIENT');
+      return { clientId: record.clientId };
     },
     async exchange(credentials, caller: Caller) {
       calls.exchanges.push({ clientId: credentials.clientId, peer: caller.peer });

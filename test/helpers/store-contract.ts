@@ -53,6 +53,7 @@ export const userAccessToken = (o: Partial<AccessTokenRecord> = {}): AccessToken
   createdAt: T0,
   expiresAt: null,
   revokedAt: null,
+  kid: 'key-1',
   ...o,
 });
 
@@ -390,6 +391,71 @@ export function storeContract(t: Test, name: string, makeStore: () => Promise<To
         await store.revokeAccessToken('no-expiry', now);
         t.same(await store.listActiveAccessTokenIds('user', now), ['other-tenant', 'expires-after-now'], 'revocation applies at once');
         t.same(await store.listActiveAccessTokenIds('user', now + 1), ['other-tenant'], 'expiry is exclusive');
+      });
+
+      t.test('the signing kid reads back; a record from before kids were kept has null', async (t) => {
+        const store = await open(t);
+        for (const record of [userAccessToken({ id: 'signed', kid: 'key-2' }), userAccessToken({ id: 'legacy', kid: null })]) {
+          await store.insertAccessToken(record);
+          t.same(await store.getAccessToken(record.id), record, record.id);
+        }
+        for (const [name, kid] of [
+          ['an empty kid', ''],
+          ['a kid that is no string', 7],
+          ['a missing kid', undefined],
+        ] as const) {
+          await t.rejects(store.insertAccessToken({ ...userAccessToken({ id: 'bad' }), kid } as unknown as AccessTokenRecord), { code: 'ERR_STORE_INVALID' }, name);
+        }
+        t.equal(await store.getAccessToken('bad'), undefined, 'nothing written');
+      });
+
+      t.test('hasLiveAccessTokenSignedBy: a token of that kid neither revoked nor expired at now', async (t) => {
+        const now = T0 + DAY;
+        const cases: { name: string; tokens: Partial<AccessTokenRecord>[]; live: boolean }[] = [
+          { name: 'no token of that kid', tokens: [{ kid: 'other' }, { kid: null }], live: false },
+          { name: 'one without expiry', tokens: [{}], live: true },
+          { name: 'one expiring after now', tokens: [{ expiresAt: now + 1 }], live: true },
+          { name: 'one expiring at now (exclusive)', tokens: [{ expiresAt: now }], live: false },
+          { name: 'one expired', tokens: [{ expiresAt: now - 1 }], live: false },
+          { name: 'one revoked', tokens: [{ revokedAt: T0 + 1 }], live: false },
+          { name: 'one revoked, another live', tokens: [{ revokedAt: T0 + 1 }, { expiresAt: now + DAY }], live: true },
+          { name: 'one revoked after now (revocation is not timed)', tokens: [{ revokedAt: now + 1 }], live: false },
+        ];
+        for (const { name, tokens, live } of cases) {
+          const store = await open(t);
+          for (const [i, o] of tokens.entries()) await store.insertAccessToken(userAccessToken({ id: `a-${i}`, createdAt: T0 + i, ...o }));
+          t.equal(await store.hasLiveAccessTokenSignedBy('key-1', now), live, name);
+        }
+      });
+
+      t.test('hasLiveAccessTokenSignedBy follows revocation: the last live token of a kid releases it', async (t) => {
+        const store = await open(t);
+        await store.putTenant('tenant-b', T0);
+        await store.insertAccessToken(userAccessToken({ id: 'first' }));
+        await store.insertAccessToken(tenantAccessToken({ id: 'second', tenantId: 'tenant-b' }));
+        await store.revokeAccessToken('first', T0 + 1);
+        t.equal(await store.hasLiveAccessTokenSignedBy('key-1', T0 + 2), true, 'another live token still uses the key');
+        t.equal(await store.deleteTenant('tenant-b', T0 + 3), true);
+        t.equal(await store.hasLiveAccessTokenSignedBy('key-1', T0 + 4), false, 'a deleted tenant’s tokens are revoked too');
+      });
+
+      t.test('newestLiveAccessTokenWithoutKid: the newest createdAt among live tokens without a kid', async (t) => {
+        const store = await open(t);
+        const now = T0 + DAY;
+        t.equal(await store.newestLiveAccessTokenWithoutKid(now), null, 'none at all');
+        for (const r of [
+          userAccessToken({ id: 'legacy-old', kid: null, createdAt: T0 }),
+          userAccessToken({ id: 'legacy-new', kid: null, createdAt: T0 + 10, expiresAt: now + 1 }),
+          userAccessToken({ id: 'legacy-expired', kid: null, createdAt: T0 + 20, expiresAt: now }),
+          userAccessToken({ id: 'legacy-revoked', kid: null, createdAt: T0 + 30, revokedAt: T0 + 31 }),
+          tenantAccessToken({ id: 'signed', createdAt: T0 + 40 }),
+        ]) {
+          await store.insertAccessToken(r);
+        }
+        t.equal(await store.newestLiveAccessTokenWithoutKid(now), T0 + 10, 'expired, revoked and signed ones do not count');
+        t.equal(await store.newestLiveAccessTokenWithoutKid(now + 1), T0, 'expiry is exclusive');
+        await store.revokeAccessToken('legacy-old', now + 2);
+        t.equal(await store.newestLiveAccessTokenWithoutKid(now + 2), null, 'the last one revoked');
       });
     });
 
@@ -909,6 +975,8 @@ export function storeContract(t: Test, name: string, makeStore: () => Promise<To
           ['revokeAccessToken', () => store.revokeAccessToken('a', T0)],
           ['listActiveAccessTokenIds', () => store.listActiveAccessTokenIds('user', T0)],
           ['startRefreshFamily', () => store.startRefreshFamily(refreshFamily(), refreshToken(), 100)],
+          ['hasLiveAccessTokenSignedBy', () => store.hasLiveAccessTokenSignedBy('k', T0)],
+          ['newestLiveAccessTokenWithoutKid', () => store.newestLiveAccessTokenWithoutKid(T0)],
           ['getRefreshFamily', () => store.getRefreshFamily('f')],
           ['insertRefreshToken', () => store.insertRefreshToken(refreshToken(), 100)],
           ['rotateRefreshToken', () => store.rotateRefreshToken('h', refreshToken(), 100, T0)],

@@ -1,6 +1,7 @@
 import { randomBytes } from 'node:crypto';
-import type { TokenServiceFactory } from '../../src/app.js';
+import { defaultTokenServices, type TokenServiceFactory } from '../../src/app.js';
 import type { Clock } from '../../src/clock.js';
+import type { KeyManager } from '../../src/tokens/keys.js';
 import { startEchoUpstream, type EchoUpstream } from './echo-upstream.js';
 import { createFakeTokenService, type FakeTokenService } from './fake-token-service.js';
 import { startGateway, type TestGateway } from './gateway.js';
@@ -9,18 +10,22 @@ export const TS_ISSUER = 'http://gateway.test';
 export const TS_AUDIENCE = 'env-client-id';
 export const VENDOR = { clientId: 'test-vendor', secret: 'vendor-secret-for-tests-only-0123456789' } as const;
 
-/** A gateway running the token service (memory store, port 0) in front of an echo upstream. */
+/** A gateway running the token service (memory store unless told, port 0) in front of an echo upstream. */
 export interface TokenScenario {
   readonly gateway: TestGateway;
   readonly upstream: EchoUpstream;
   /** The fake service, when the scenario runs on it (`fake: true`). */
   readonly fake: FakeTokenService | undefined;
+  /** The gateway's signing keys, to rotate and reload them as an operator or another process would. */
+  readonly keys: KeyManager;
   /** A fresh vendor token from `POST /auth/vendor`. */
   vendorToken(): Promise<string>;
   close(): Promise<void>;
 }
 
 export interface TokenScenarioOptions {
+  /** The `store` section (default: memory). */
+  readonly store?: Record<string, unknown>;
   /** Merged into `tokenService`. */
   readonly tokenService?: Record<string, unknown>;
   readonly clock?: Clock;
@@ -32,16 +37,16 @@ export async function startTokenScenario(options: TokenScenarioOptions = {}): Pr
   const upstream = await startEchoUpstream();
   const u = upstream.url;
   let fake: FakeTokenService | undefined;
-  const factory: TokenServiceFactory | undefined =
-    options.fake === true
-      ? async (context) => {
-          fake = createFakeTokenService({ ts: context.tokenService, signer: context.signer, clock: context.clock });
-          return { tokenService: fake.tokenService, directory: fake.directory };
-        }
-      : undefined;
+  let keys: KeyManager | undefined;
+  const factory: TokenServiceFactory = async (context) => {
+    keys = context.keys;
+    if (options.fake !== true) return defaultTokenServices(context);
+    fake = createFakeTokenService({ ts: context.tokenService, signer: context.signer, clock: context.clock });
+    return { tokenService: fake.tokenService, directory: fake.directory };
+  };
   const gateway = await startGateway(
     {
-      store: { driver: 'memory' },
+      store: options.store ?? { driver: 'memory' },
       tokenService: {
         issuer: TS_ISSUER,
         audience: TS_AUDIENCE,
@@ -65,6 +70,7 @@ export async function startTokenScenario(options: TokenScenarioOptions = {}): Pr
     get fake() {
       return fake;
     },
+    keys: keys!,
     async vendorToken() {
       const res = await fetch(`${gateway.url}/auth/vendor`, {
         method: 'POST',
@@ -79,4 +85,27 @@ export async function startTokenScenario(options: TokenScenarioOptions = {}): Pr
       await upstream.close();
     },
   };
+}
+
+/** A tenant API token created through the management route (vendor-authenticated): its id and secret. */
+export async function createTenantApiToken(s: TokenScenario, tenantId = 'tenant-1'): Promise<{ clientId: string; secret: string }> {
+  const vendor = await s.vendorToken();
+  const res = await fetch(`${s.gateway.url}/identity/resources/tenants/api-tokens/v2`, {
+    method: 'POST',
+    headers: { authorization: `Bearer ${vendor}`, 'frontegg-tenant-id': tenantId, 'content-type': 'application/json' },
+    body: JSON.stringify({ roleIds: ['r-viewer'] }),
+  });
+  if (res.status !== 201) throw new Error(`create failed: ${res.status} ${await res.text()}`);
+  const { clientId, secret } = (await res.json()) as { clientId: string; secret: string };
+  return { clientId, secret };
+}
+
+/** `client_secret_basic` (RFC 6749 §2.3.1): id and secret form-encoded, then base64. */
+export function basicAuth(clientId: string, secret: string): string {
+  return `Basic ${Buffer.from(`${encodeURIComponent(clientId)}:${encodeURIComponent(secret)}`).toString('base64')}`;
+}
+
+/** A form-encoded POST to one of the OAuth routes. */
+export function postForm(s: TokenScenario, path: string, body: string, headers: Record<string, string> = {}): Promise<Response> {
+  return fetch(`${s.gateway.url}${path}`, { method: 'POST', headers: { 'content-type': 'application/x-www-form-urlencoded', ...headers }, body });
 }

@@ -33,9 +33,14 @@ t.test('check-config accepts the shipped config and reports every problem of a b
 
 t.test('an unknown command is a usage error; --help and schema print to stdout', async (t) => {
   t.equal(cli(['frobnicate']).code, 2);
+  const badOption = cli(['serve', '--frob']);
+  t.equal(badOption.code, 2, 'an unknown option is a usage error too');
+  t.match(badOption.stderr, /Unknown option '--frob'[\s\S]*Usage: m2m-gateway/);
   const help = cli(['--help']);
   t.equal(help.code, 0);
   t.match(help.stdout, /check-config/);
+  t.match(help.stdout, /tokens create --kind api\|access/, 'the credential commands are in the usage');
+  t.match(help.stdout, /publishKeysAheadSeconds/, 'and how rotation behaves');
   const schema = cli(['schema']);
   t.equal(schema.code, 0);
   t.equal(JSON.parse(schema.stdout).title, 'm2m-gateway configuration');

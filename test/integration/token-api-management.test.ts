@@ -212,10 +212,23 @@ t.test('bad input on management routes: a clear 4xx naming the problem, nothing 
 });
 
 t.test('a disabled kind is 403 "Api tokens are disabled" (SPEC §3)', async (t) => {
-  const s = await startTokenScenario({ tokenService: { apiTokens: { enabled: false } } });
-  t.teardown(() => s.close());
-  const call = client(s, await s.vendorToken());
-  const res = await call('POST', '/identity/resources/tenants/api-tokens/v2', { headers: TENANT, body: {} });
-  t.equal(res.status, 403);
-  t.match(res.body, { errors: ['Api tokens are disabled'] });
+  const cases: { name: string; kind: 'apiTokens' | 'accessTokens'; method: string; path: string; headers?: Record<string, string>; body?: unknown }[] = [
+    { name: 'creating a tenant API token', kind: 'apiTokens', method: 'POST', path: '/identity/resources/tenants/api-tokens/v2', headers: TENANT, body: {} },
+    { name: 'creating a tenant access token', kind: 'accessTokens', method: 'POST', path: '/identity/resources/tenants/access-tokens/v1', headers: TENANT, body: {} },
+    // The answer Frontegg's Node SDK turns into a refusal of the access token (401).
+    { name: 'the active tenant access-token ids', kind: 'accessTokens', method: 'GET', path: '/identity/resources/vendor-only/tenants/access-tokens/v1/active' },
+    { name: 'the active user access-token ids', kind: 'accessTokens', method: 'GET', path: '/identity/resources/vendor-only/users/access-tokens/v1/active' },
+    { name: 'a tenant access token by id', kind: 'accessTokens', method: 'GET', path: '/identity/resources/vendor-only/tenants/access-tokens/v1/some-id' },
+    { name: 'a user access token by id', kind: 'accessTokens', method: 'GET', path: '/identity/resources/vendor-only/users/access-tokens/v1/some-id' },
+  ];
+  for (const kind of ['apiTokens', 'accessTokens'] as const) {
+    const s = await startTokenScenario({ tokenService: { [kind]: { enabled: false } } });
+    t.teardown(() => s.close());
+    const call = client(s, await s.vendorToken());
+    for (const c of cases.filter((c) => c.kind === kind)) {
+      const res = await call(c.method, c.path, { headers: c.headers, body: c.body });
+      t.equal(res.status, 403, c.name);
+      t.strictSame(res.body, { errors: ['Api tokens are disabled'], code: 'ERR_TOKEN_KIND_DISABLED' }, c.name);
+    }
+  }
 });

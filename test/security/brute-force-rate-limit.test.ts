@@ -2,11 +2,14 @@
  * Security cases 26 and 29 at the token service (RFC 6749 §2.3.1, §10.10; OWASP API2:2023): an
  * unknown client and a wrong secret are one and the same error; failures over the limit answer
  * 429 with Retry-After, keyed on the socket peer; a locked-out attacker cannot keep the legitimate
- * client locked, and a lock always ends.
+ * client locked, and a lock always ends. The vendor credentials of `POST /auth/vendor`, which open
+ * every management route, are limited the same way.
  */
 import t from 'tap';
 import { isGatewayError } from '../../src/errors.js';
+import { leakedSecrets } from '../helpers/log-sink.js';
 import { createTokenHarness, PEER, STORE_KINDS } from '../helpers/token-service.js';
+import { createTenantApiToken, startTokenScenario, VENDOR } from '../helpers/token-scenario.js';
 
 const ATTACKER = '203.0.113.66';
 
@@ -77,3 +80,39 @@ for (const kind of STORE_KINDS) {
     t.match(await failure(h.service.exchange({ clientId: 'client-x', secret: 's' }, { peer: PEER })), { code: 'ERR_TOKEN_INVALID_CLIENT' }, 'another peer is not affected');
   });
 }
+
+t.test('POST /auth/vendor: wrong vendor secrets → 429 with Retry-After, apart from the exchange (case 29)', async (t) => {
+  const s = await startTokenScenario({ tokenService: { rateLimit: { perClientPerMinute: 3, perPeerPerMinute: 1000 } } });
+  t.teardown(() => s.close());
+  const vendorToken = await s.vendorToken();
+  const client = await createTenantApiToken(s);
+  const signIn = (credentials: { clientId: string; secret: string }) =>
+    fetch(`${s.gateway.url}/auth/vendor`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(credentials) });
+
+  const wrongId = await signIn({ clientId: 'not-the-vendor', secret: VENDOR.secret });
+  t.equal(wrongId.status, 401);
+  const wrongIdText = await wrongId.text();
+  const guess = { clientId: VENDOR.clientId, secret: 'guess'.repeat(8) };
+  for (let i = 0; i < 3; i++) {
+    const res = await signIn(guess);
+    t.equal(res.status, 401, `failure ${i + 1}: 401`);
+    t.equal(await res.text(), wrongIdText, 'a wrong id and a wrong secret: one answer (case 26)');
+  }
+  const limited = await signIn(guess);
+  t.equal(limited.status, 429, 'over the limit: 429');
+  t.match(limited.headers.get('retry-after'), /^[1-9]\d*$/, 'with Retry-After');
+  t.strictSame(await limited.json(), { errors: ['Too many requests'], code: 'ERR_TOKEN_RATE_LIMITED' }, "Frontegg's error shape");
+  const right = await signIn(VENDOR);
+  t.equal(right.status, 429, 'the right secret from the locked peer is refused too: the lock is no oracle');
+  t.match(right.headers.get('retry-after'), /^[1-9]\d*$/);
+
+  const exchange = await fetch(`${s.gateway.url}/identity/resources/auth/v1/api-token`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
+    body: JSON.stringify(client),
+  });
+  t.equal(exchange.status, 200, 'client exchanges keep their own budget');
+  const management = await fetch(`${s.gateway.url}/identity/resources/tenants/api-tokens/v1`, { headers: { authorization: `Bearer ${vendorToken}`, 'frontegg-tenant-id': 'tenant-1' } });
+  t.equal(management.status, 200, 'a vendor token already issued keeps working');
+  t.strictSame(leakedSecrets(s.gateway.logs.lines(), [VENDOR.secret, guess.secret, client.secret, vendorToken]), [], 'no secret logged');
+});

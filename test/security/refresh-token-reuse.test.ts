@@ -3,13 +3,17 @@
  * `handleRefreshTokenReuse`): refresh tokens are single-use; reusing a rotated one revokes the whole
  * family — the live refresh token and every JWT of the family (refused by checkLive through `sid`);
  * two concurrent refreshes with one token give exactly one success; expired, revoked and garbage
- * tokens are invalid_grant; at most 100 live per credential, the oldest going first.
+ * tokens are invalid_grant; at most 100 live per credential, the oldest going first. Over HTTP, a
+ * stolen refresh token is worth nothing at `/oauth/token` or `/oauth/revoke` without the client's
+ * secret (RFC 6749 §6, RFC 7009 §2.1), and an unauthenticated try neither consumes nor revokes it.
  */
 import { decodeJwt } from 'jose';
 import t from 'tap';
 import type { Identity } from '../../src/auth/identity.js';
 import { isGatewayError } from '../../src/errors.js';
+import { leakedSecrets } from '../helpers/log-sink.js';
 import { createTokenHarness, PEER, STORE_KINDS, type TokenHarness } from '../helpers/token-service.js';
+import { basicAuth, createTenantApiToken, postForm, startTokenScenario } from '../helpers/token-scenario.js';
 
 function identityOf(jwt: string): Identity {
   const p = decodeJwt(jwt);
@@ -112,3 +116,42 @@ for (const kind of STORE_KINDS) {
     t.pass('the others still work');
   });
 }
+
+t.test('a stolen refresh token without the client secret: refused at /oauth/token and /oauth/revoke, left to its owner', async (t) => {
+  const s = await startTokenScenario();
+  t.teardown(() => s.close());
+  const client = await createTenantApiToken(s);
+  const owner = { authorization: basicAuth(client.clientId, client.secret) };
+  const tokens = async (res: Promise<Response>) => (await (await res).json()) as Record<string, string>;
+  const first = await tokens(postForm(s, '/oauth/token', 'grant_type=client_credentials', owner));
+  const second = await tokens(postForm(s, '/oauth/token', `grant_type=refresh_token&refresh_token=${encodeURIComponent(first.refresh_token!)}`, owner));
+  // The thief has both refresh tokens (the rotated one and the live one) and the client id, not the secret.
+  const attempts: Array<[string, string, string, Record<string, string>]> = [];
+  for (const stolen of [first.refresh_token!, second.refresh_token!]) {
+    const refresh = `grant_type=refresh_token&refresh_token=${encodeURIComponent(stolen)}`;
+    const revoke = `token=${encodeURIComponent(stolen)}`;
+    for (const [path, body] of [['/oauth/token', refresh], ['/oauth/revoke', revoke]] as const) {
+      attempts.push([`${path}, no client authentication`, path, body, {}]);
+      attempts.push([`${path}, client_id alone`, path, `${body}&client_id=${client.clientId}`, {}]);
+      attempts.push([`${path}, a guessed secret`, path, body, { authorization: basicAuth(client.clientId, 'guess') }]);
+    }
+  }
+  for (const [name, path, body, headers] of attempts) {
+    const res = await postForm(s, path, body, headers);
+    t.equal(res.status, 401, name);
+    t.match(await res.json(), { error: 'invalid_client' }, name);
+  }
+
+  const api = await fetch(`${s.gateway.url}/api/x`, { headers: { authorization: `Bearer ${second.access_token!}` } });
+  t.equal(api.status, 200, "no unauthenticated try revoked the family: the owner's JWT still works");
+  const third = await postForm(s, '/oauth/token', `grant_type=refresh_token&refresh_token=${encodeURIComponent(second.refresh_token!)}`, owner);
+  t.equal(third.status, 200, 'nor consumed the live refresh token');
+  const { access_token: latest } = (await third.json()) as Record<string, string>;
+
+  const reuse = await postForm(s, '/oauth/token', `grant_type=refresh_token&refresh_token=${encodeURIComponent(first.refresh_token!)}`, owner);
+  t.equal(reuse.status, 400, 'an authenticated reuse of a rotated token is still invalid_grant (case 32)');
+  t.match(await reuse.json(), { error: 'invalid_grant' });
+  const after = await fetch(`${s.gateway.url}/api/x`, { headers: { authorization: `Bearer ${latest!}` } });
+  t.equal(after.status, 401, '… and revokes the whole family');
+  t.strictSame(leakedSecrets(s.gateway.logs.lines(), [client.secret, first.refresh_token!, second.refresh_token!, latest!]), [], 'no secret or token logged');
+});

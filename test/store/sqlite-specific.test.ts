@@ -9,7 +9,7 @@ import { join } from 'node:path';
 import { Worker } from 'node:worker_threads';
 import Database from 'better-sqlite3';
 import t, { type Test } from 'tap';
-import { pendingMigrations, type Migration } from '../../src/store/migrations.js';
+import { assertMigrationList, pendingMigrations, type Migration } from '../../src/store/migrations.js';
 import { SQLITE_MIGRATIONS } from '../../src/store/sqlite-migrations.js';
 import { createSqliteStore, REVOKE_BEYOND_LIVE } from '../../src/store/sqlite.js';
 import type { RotateOutcome, TokenStore } from '../../src/store/types.js';
@@ -110,6 +110,7 @@ t.test('migrations', async (t) => {
       'access_tokens_active',
       'access_tokens_by_tenant',
       'access_tokens_by_user',
+      'access_tokens_live_by_kid',
       'api_tokens_by_tenant',
       'api_tokens_by_user',
       'memberships_by_tenant',
@@ -152,6 +153,29 @@ t.test('migrations', async (t) => {
     t.equal((await store.getRefreshToken('rt-2'))?.revokedAt, null);
   });
 
+  t.test('a file at the initial schema gains the access-token kid; its existing tokens have none', async (t) => {
+    const path = join(tempDir(t), 'store.db');
+    const db = new Database(path);
+    db.exec(SQLITE_MIGRATIONS[0]!.sql);
+    db.exec("CREATE TABLE schema_migrations (version INTEGER NOT NULL PRIMARY KEY, name TEXT NOT NULL) STRICT; INSERT INTO schema_migrations VALUES (1, 'initial')");
+    db.prepare(
+      `INSERT INTO access_tokens (id, owner, tenant_id, user_id, created_by_user_id, description, role_ids, permission_ids, created_at, expires_at, revoked_at)
+       VALUES ('before', 'user', 'tenant-a', 'user-1', 'user-1', NULL, NULL, NULL, ?, NULL, NULL)`,
+    ).run(T0);
+    db.close();
+    const store = createSqliteStore({ path });
+    t.teardown(() => store.close());
+    await t.rejects(store.getAccessToken('before'), { code: 'ERR_STORE_NOT_MIGRATED' }, 'the old schema is not used as it is');
+    await store.migrate();
+    t.same(await store.getAccessToken('before'), userAccessToken({ id: 'before', kid: null }));
+    t.equal(await store.newestLiveAccessTokenWithoutKid(T0 + 1), T0, 'it counts as signed by an unknown key');
+    t.equal(await store.hasLiveAccessTokenSignedBy('key-1', T0 + 1), false);
+    t.same(
+      rawConnection(t, path).prepare('SELECT version, name FROM schema_migrations ORDER BY version').all(),
+      SQLITE_MIGRATIONS.map(({ version, name }) => ({ version, name })),
+    );
+  });
+
   t.test('a store on an unmigrated file refuses calls until migrate()', async (t) => {
     const path = join(tempDir(t), 'store.db');
     const store = createSqliteStore({ path });
@@ -181,22 +205,39 @@ t.test('migrations', async (t) => {
     }
   });
 
-  t.test('planning: the applied history must be a prefix of the known list', async (t) => {
+  t.test('planning: every applied version must be known; a known one missing below an applied one is still pending', async (t) => {
     const known: Migration[] = [
       { version: 1, name: 'initial', sql: '' },
       { version: 2, name: 'second', sql: '' },
+      { version: 3, name: 'third', sql: '' },
     ];
+    const applied = (...versions: number[]) => versions.map((v) => ({ version: v, name: known[v - 1]!.name }));
     const cases: { name: string; applied: { version: number; name: string }[]; pending?: number[]; code?: string }[] = [
-      { name: 'nothing applied: everything pending', applied: [], pending: [1, 2] },
-      { name: 'the first applied: the second pending', applied: [{ version: 1, name: 'initial' }], pending: [2] },
-      { name: 'all applied, in any order: nothing pending', applied: [known[1]!, known[0]!], pending: [] },
-      { name: 'an unknown later version is refused', applied: [...known, { version: 3, name: 'third' }], code: 'ERR_STORE_SCHEMA' },
+      { name: 'nothing applied: everything pending', applied: [], pending: [1, 2, 3] },
+      { name: 'the first applied: the rest pending, in order', applied: applied(1), pending: [2, 3] },
+      { name: 'all applied, in any order: nothing pending', applied: applied(3, 1, 2), pending: [] },
+      { name: 'a parallel branch’s version missing below an applied one is pending', applied: applied(1, 3), pending: [2] },
+      { name: 'an unknown later version is refused', applied: [...applied(1, 2, 3), { version: 4, name: 'fourth' }], code: 'ERR_STORE_SCHEMA' },
+      { name: 'an unknown version inside a gap is refused', applied: [{ version: 1, name: 'initial' }, { version: 2, name: 'other branch' }], code: 'ERR_STORE_SCHEMA' },
       { name: 'a renamed version is refused', applied: [{ version: 1, name: 'other' }], code: 'ERR_STORE_SCHEMA' },
-      { name: 'a gap is refused', applied: [{ version: 2, name: 'second' }], code: 'ERR_STORE_SCHEMA' },
+      { name: 'a history without the base schema is refused', applied: applied(2), code: 'ERR_STORE_SCHEMA' },
     ];
     for (const { name, applied, pending, code } of cases) {
       if (code) t.throws(() => pendingMigrations(known, applied), { code }, name);
       else t.same(pendingMigrations(known, applied).map((m) => m.version), pending, name);
+    }
+  });
+
+  t.test('a migration list: versions increase, gaps allowed', async (t) => {
+    const list = (...versions: number[]) => versions.map((version) => ({ version, name: `v${version}`, sql: '' }));
+    t.same(assertMigrationList(list(1, 3)).map((m) => m.version), [1, 3], 'a gap left for a parallel branch');
+    for (const [name, versions] of [
+      ['a repeated version', [1, 1]],
+      ['a decreasing version', [2, 1]],
+      ['version 0', [0, 1]],
+      ['a fractional version', [1, 1.5]],
+    ] as const) {
+      t.throws(() => assertMigrationList(list(...versions)), /expected a whole number above/, name);
     }
   });
 });

@@ -3,19 +3,23 @@ import { mkdtemp, readdir, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { calculateJwkThumbprint } from 'jose';
-import t from 'tap';
+import t, { type Test } from 'tap';
 import { pino } from 'pino';
 import { createManualClock } from '../../../src/clock.js';
-import type { SigningKeyRecord } from '../../../src/store/types.js';
+import type { SigningKeyRecord, TokenStore } from '../../../src/store/types.js';
 import { createMemoryStore } from '../../../src/store/memory.js';
 import { createSqliteStore } from '../../../src/store/sqlite.js';
 import { createKeyEncryption, type KeyEncryption } from '../../../src/tokens/key-encryption.js';
-import { createKeyManager, SIGNING_ALGORITHMS, type KeyManagerOptions, type SigningAlgorithm, type SigningKeyStore } from '../../../src/tokens/keys.js';
+import { createKeyManager, KEY_RELOAD_INTERVAL_SECONDS, SIGNING_ALGORITHMS, type KeyManagerOptions, type SigningAlgorithm, type SigningKeyStore } from '../../../src/tokens/keys.js';
 import { createLogSink } from '../../helpers/log-sink.js';
+import { tenantAccessToken, userAccessToken } from '../../helpers/store-contract.js';
 
 const HOUR = 3600_000;
 const LIFETIME_SECONDS = 24 * 3600;
 const LIFETIME = LIFETIME_SECONDS * 1000;
+const RELOAD = KEY_RELOAD_INTERVAL_SECONDS * 1000;
+/** How long a retired key stays published: the token lifetime plus the other processes' reload interval. */
+const RETENTION = LIFETIME + RELOAD;
 
 interface Setup {
   readonly store?: SigningKeyStore;
@@ -148,6 +152,7 @@ t.test('options that cannot describe a safe rotation are refused at construction
     ['a fractional token lifetime', { tokenLifetimeSeconds: 1.5 }],
     ['a NaN token lifetime', { tokenLifetimeSeconds: Number.NaN }],
     ['a negative publish-ahead', { publishAheadSeconds: -1 }],
+    ['a negative peer reload interval', { peerReloadSeconds: -1 }],
   ];
   for (const [name, options] of cases) t.throws(() => manager({ options }), { code: 'ERR_CONFIG_INVALID' }, name);
 });
@@ -164,14 +169,14 @@ t.test('rotation without publish-ahead: the new key signs at once, the old one s
   t.not(kid, old);
   t.equal(keys.current().kid, kid, 'after: the new key signs');
   t.same(kids(keys.published()), [kid, old], 'after: both published, newest first');
-  t.match(keys.published()[1], { kid: old, retiredAt: rotatedAt, removeAfter: rotatedAt + LIFETIME });
+  t.match(keys.published()[1], { kid: old, retiredAt: rotatedAt, removeAfter: rotatedAt + RETENTION });
   const stored = new Map((await store.listSigningKeys()).map((r) => [r.kid, r]));
-  t.match(stored.get(old), { retiredAt: rotatedAt, removeAfter: rotatedAt + LIFETIME }, 'the old key’s retirement is stored');
+  t.match(stored.get(old), { retiredAt: rotatedAt, removeAfter: rotatedAt + RETENTION }, 'the old key’s retirement is stored');
   t.match(stored.get(kid), { activatesAt: rotatedAt, retiredAt: null, removeAfter: null }, 'the new key is stored');
 
   const timeline: Array<[string, number, string[], number]> = [
-    ['one ms before removeAfter: still published', rotatedAt + LIFETIME - 1, [kid, old], 2],
-    ['at removeAfter: gone from the JWKS and the store', rotatedAt + LIFETIME, [kid], 1],
+    ['one ms before removeAfter: still published', rotatedAt + RETENTION - 1, [kid, old], 2],
+    ['at removeAfter: gone from the JWKS and the store', rotatedAt + RETENTION, [kid], 1],
   ];
   for (const [name, at, published, stored] of timeline) {
     clock.set(at);
@@ -185,6 +190,191 @@ t.test('rotation without publish-ahead: the new key signs at once, the old one s
     t.equal((await store.listSigningKeys()).length, stored, `${name} (store after reload)`);
     t.equal(keys.current().kid, kid);
   }
+});
+
+/** Both drivers: the hold is the store's answer, so it is exercised through each one's query. */
+const DRIVERS: ReadonlyArray<[string, (t: Test) => Promise<TokenStore>]> = [
+  ['memory', async () => createMemoryStore()],
+  [
+    'sqlite',
+    async (t) => {
+      const store = createSqliteStore({ path: ':memory:' });
+      t.teardown(() => store.close());
+      await store.migrate();
+      return store;
+    },
+  ],
+];
+
+t.test('a retired key stays published while an access token it signed is live; revoking the last one removes it at the next reload', async (t) => {
+  for (const [driver, makeStore] of DRIVERS) {
+    const store = await makeStore(t);
+    const { keys, clock, logs } = manager({ store });
+    await keys.init();
+    const old = keys.current().kid;
+    await store.insertAccessToken(userAccessToken({ id: 'forever', kid: old, createdAt: clock.now() }));
+    clock.advance(HOUR);
+    const rotatedAt = clock.now();
+    const { kid } = await keys.rotate();
+
+    clock.set(rotatedAt + LIFETIME);
+    await keys.reload();
+    t.same(kids(keys.published()), [kid, old], `${driver}: past the JWT lifetime, the access token holds the old key`);
+    t.match(keys.published()[1], { kid: old, removeAfter: null }, `${driver}: a held key has no removal time`);
+    t.equal((await store.listSigningKeys()).length, 2, `${driver}: and stays in the store`);
+    clock.advance(3650 * 24 * HOUR);
+    t.same(kids(keys.published()), [kid, old], `${driver}: between reloads, time alone does not drop a held key`);
+    await keys.reload();
+    t.same(kids(keys.published()), [kid, old], `${driver}: nor ten years later: the token has no expiry`);
+
+    await store.revokeAccessToken('forever', clock.now());
+    t.same(kids(keys.published()), [kid, old], `${driver}: revoked: still published until the next reload`);
+    await keys.reload();
+    t.same(kids(keys.jwks().keys), [kid], `${driver}: gone from the JWKS at the next reload`);
+    t.same(kids(await store.listSigningKeys()), [kid], `${driver}: and from the store`);
+    t.ok(logs.entries().find((line) => line.msg === 'signing key removed' && line.kid === old), `${driver}: the removal is logged`);
+  }
+});
+
+t.test('a held key stays published while the store cannot be read', async (t) => {
+  const base = createMemoryStore();
+  let failing = false;
+  const store: SigningKeyStore = {
+    ...base,
+    listSigningKeys: () => (failing ? Promise.reject(new Error('store down')) : base.listSigningKeys()),
+  };
+  const { keys, clock } = manager({ store });
+  await keys.init();
+  const old = keys.current().kid;
+  await base.insertAccessToken(userAccessToken({ kid: old, createdAt: clock.now() }));
+  const { kid } = await keys.rotate();
+  clock.advance(LIFETIME);
+  await keys.reload();
+  failing = true;
+  clock.advance(LIFETIME);
+  await t.rejects(keys.reload(), { message: 'store down' });
+  t.same(kids(keys.published()), [kid, old], 'the store cannot say its access token was revoked: it stays');
+});
+
+t.test('the hold is per key and per live token: the JWT-lifetime rule still decides for everything else', async (t) => {
+  const store = createMemoryStore();
+  const { keys, clock } = manager({ store });
+  await keys.init();
+  const k0 = keys.current().kid;
+  const expiresAt = clock.now() + 3 * LIFETIME;
+  await store.insertAccessToken(userAccessToken({ id: 'a', kid: k0, createdAt: clock.now() }));
+  await store.insertAccessToken(tenantAccessToken({ id: 'b', kid: k0, createdAt: clock.now(), expiresAt }));
+  clock.advance(HOUR);
+  const { kid: k1 } = await keys.rotate();
+  const k1RetiredAt = clock.now() + HOUR;
+  clock.set(k1RetiredAt);
+  // k1 signs no access token: only the JWT lifetime keeps it.
+  const { kid: k2 } = await keys.rotate();
+  await store.revokeAccessToken('a', clock.now());
+
+  const timeline: Array<[string, number, string[]]> = [
+    ['one of two access tokens revoked: the other still holds k0', k1RetiredAt, [k2, k1, k0]],
+    ['1 ms before k1’s removeAfter', k1RetiredAt + RETENTION - 1, [k2, k1, k0]],
+    ['at k1’s removeAfter: k1 goes, k0 is still held', k1RetiredAt + RETENTION, [k2, k0]],
+    ['1 ms before k0’s last access token expires', expiresAt - 1, [k2, k0]],
+    ['it expired: k0 goes at this reload', expiresAt, [k2]],
+  ];
+  for (const [name, at, published] of timeline) {
+    clock.set(at);
+    await keys.reload();
+    t.same(kids(keys.published()), published, name);
+  }
+});
+
+t.test('an access token revoked within the JWT lifetime leaves its key to the JWT-lifetime rule', async (t) => {
+  const store = createMemoryStore();
+  const { keys, clock } = manager({ store });
+  await keys.init();
+  const old = keys.current().kid;
+  await store.insertAccessToken(userAccessToken({ kid: old, createdAt: clock.now() }));
+  const { kid } = await keys.rotate();
+  const rotatedAt = clock.now();
+  await store.revokeAccessToken('access-1', rotatedAt + 1);
+  clock.set(rotatedAt + RETENTION - 1);
+  await keys.reload();
+  t.same(kids(keys.published()), [kid, old], 'JWTs it signed may still be live');
+  t.match(keys.published()[1], { removeAfter: rotatedAt + RETENTION });
+  clock.set(rotatedAt + RETENTION);
+  await keys.reload();
+  t.same(kids(keys.published()), [kid], 'removed at removeAfter');
+});
+
+t.test('an access token recorded without a kid holds every key that existed when it was created', async (t) => {
+  for (const [driver, makeStore] of DRIVERS) {
+    const store = await makeStore(t);
+    const { keys, clock } = manager({ store });
+    await keys.init();
+    const k0 = keys.current().kid;
+    clock.advance(HOUR);
+    // From before the store kept kids: signed by k0, but nothing says so.
+    await store.insertAccessToken(userAccessToken({ id: 'legacy', kid: null, createdAt: clock.now() }));
+    clock.advance(HOUR);
+    const { kid: k1 } = await keys.rotate();
+    clock.advance(HOUR);
+    const { kid: k2 } = await keys.rotate();
+    clock.advance(LIFETIME + HOUR);
+    await keys.reload();
+    t.same(kids(keys.published()), [k2, k0], `${driver}: k0 existed when the token was made and is kept; k1 came later and is not`);
+    await store.revokeAccessToken('legacy', clock.now());
+    await keys.reload();
+    t.same(kids(keys.published()), [k2], `${driver}: the token revoked: k0 goes too`);
+    t.not(k1, k0);
+  }
+});
+
+t.test('a kid-less token holds keys created up to the clock-skew margin after it, not later', async (t) => {
+  const store = createMemoryStore();
+  const { keys, clock } = manager({ store });
+  await keys.init();
+  const k0 = keys.current().kid;
+  await store.insertAccessToken(userAccessToken({ id: 'legacy', kid: null, createdAt: clock.now() }));
+  // Another host's clock may run ahead: a key a minute "younger" than the token may have signed it.
+  clock.advance(60_000);
+  const { kid: k1 } = await keys.rotate();
+  clock.advance(10 * 60_000);
+  const { kid: k2 } = await keys.rotate();
+  clock.advance(60_000);
+  const { kid: k3 } = await keys.rotate();
+  clock.advance(LIFETIME + HOUR);
+  await keys.reload();
+  t.same(kids(keys.published()), [k3, k1, k0], 'k1 (a minute after the token) is held; k2 (eleven minutes after) is not');
+  t.not(k2, k1);
+});
+
+t.test('a key another process retired stays published until what the serving process signed with it before its reload has expired', async (t) => {
+  const serving = manager({ options: { algorithm: 'ES256' } });
+  await serving.keys.init();
+  const old = serving.keys.current().kid;
+  // The CLI: the same store, keys and clock, another process.
+  const cli = manager({ store: serving.store, encryption: serving.encryption, clock: serving.clock, options: { algorithm: 'ES256' } });
+  await cli.keys.init();
+  serving.clock.advance(HOUR);
+  const rotatedAt = serving.clock.now();
+  const rotation = await cli.keys.rotate();
+  t.match(rotation, { alg: 'ES256', activatesAt: rotatedAt, retired: [{ kid: old, retiredAt: rotatedAt, removeAfter: rotatedAt + RETENTION }] }, 'rotate says what it did');
+
+  // The serving process re-reads the store on its timer; until then it signs with the retired key.
+  serving.clock.set(rotatedAt + RELOAD - 1);
+  t.equal(serving.keys.current().kid, old, 'not reloaded yet: still signing with the retired key');
+  const lastExpiry = serving.clock.now() + LIFETIME;
+  t.ok(lastExpiry > rotatedAt + LIFETIME, 'that token outlives retiredAt + the token lifetime');
+  serving.clock.set(rotatedAt + RELOAD);
+  await serving.keys.reload();
+  t.equal(serving.keys.current().kid, rotation.kid, 'after its reload it signs with the new key');
+
+  serving.clock.set(lastExpiry - 1);
+  for (const [name, keys] of [['serving process', serving.keys], ['CLI', cli.keys]] as const) {
+    await keys.reload();
+    t.ok(kids(keys.published()).includes(old), `${name}: the retired key is published while that token lives`);
+  }
+  serving.clock.set(rotatedAt + RETENTION);
+  await serving.keys.reload();
+  t.same(kids(serving.keys.published()), [rotation.kid], 'then it goes');
 });
 
 t.test('rotation with publish-ahead: the new key is published first and signs from activatesAt', async (t) => {
@@ -202,8 +392,8 @@ t.test('rotation with publish-ahead: the new key is published first and signs fr
     ['right after rotate: published, the old key still signs', rotatedAt, old, [kid, old]],
     ['1 ms before activatesAt', activatesAt - 1, old, [kid, old]],
     ['at activatesAt: the new key signs', activatesAt, kid, [kid, old]],
-    ['1 ms before the old key’s removeAfter', activatesAt + LIFETIME - 1, kid, [kid, old]],
-    ['at removeAfter: the old key is gone', activatesAt + LIFETIME, kid, [kid]],
+    ['1 ms before the old key’s removeAfter', activatesAt + RETENTION - 1, kid, [kid, old]],
+    ['at removeAfter: the old key is gone', activatesAt + RETENTION, kid, [kid]],
   ];
   for (const [name, at, signing, published] of timeline) {
     clock.set(at);
@@ -288,7 +478,7 @@ t.test('a changed algorithm rotates at start; the old keys retire like any rotat
   );
   t.equal(ec.keys.publicKeyPem(), rsaPem, 'Frontegg’s publicKey stays the RSA key while it is published');
   t.match(ec.keys.published()[1], { kid: rsaKid, retiredAt: rsa.clock.now() });
-  rsa.clock.advance(LIFETIME);
+  rsa.clock.advance(RETENTION);
   await ec.keys.reload();
   t.throws(() => ec.keys.publicKeyPem(), { code: 'ERR_KEYS_NO_RSA_KEY' }, 'no RSA key left: said so by code');
 });
@@ -319,10 +509,10 @@ t.test('a longer configured token lifetime keeps retired keys published longer',
   const rotatedAt = first.clock.now();
   const longer = manager({ store: first.store, encryption: first.encryption, clock: first.clock, options: { tokenLifetimeSeconds: 2 * LIFETIME_SECONDS } });
   await longer.keys.init();
-  first.clock.set(rotatedAt + LIFETIME);
+  first.clock.set(rotatedAt + RETENTION);
   await longer.keys.reload();
   t.ok(kids(longer.keys.published()).includes(old), 'still published at the stored removeAfter');
-  first.clock.set(rotatedAt + 2 * LIFETIME);
+  first.clock.set(rotatedAt + 2 * LIFETIME + RELOAD);
   await longer.keys.reload();
   t.notOk(kids(longer.keys.published()).includes(old), 'removed at retiredAt + the new lifetime');
 });

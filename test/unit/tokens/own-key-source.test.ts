@@ -10,7 +10,7 @@ import { isGatewayError, type ErrorCode } from '../../../src/errors.js';
 import { createMetrics } from '../../../src/metrics.js';
 import { createMemoryStore } from '../../../src/store/memory.js';
 import { createKeyEncryption } from '../../../src/tokens/key-encryption.js';
-import { createKeyManager, SIGNING_ALGORITHMS, type SigningAlgorithm, type SigningKeyStore } from '../../../src/tokens/keys.js';
+import { createKeyManager, KEY_RELOAD_INTERVAL_SECONDS, SIGNING_ALGORITHMS, type SigningAlgorithm, type SigningKeyStore } from '../../../src/tokens/keys.js';
 import { createOwnKeySource, type OwnKeySourceOptions } from '../../../src/tokens/own-key-source.js';
 import { createJwtSigner } from '../../../src/tokens/signer.js';
 import { counterValue } from '../../helpers/auth-harness.js';
@@ -21,6 +21,8 @@ const ISSUER = 'https://gateway.test';
 const AUDIENCE = 'm2m-api';
 const LIFETIME_SECONDS = 3600;
 const LIFETIME = LIFETIME_SECONDS * 1000;
+/** How long a retired key stays published: the token lifetime plus the other processes' reload interval. */
+const RETENTION = LIFETIME + KEY_RELOAD_INTERVAL_SECONDS * 1000;
 const COOLDOWN = 5_000;
 
 /** This gateway as its own issuer, as the compiled config would describe it. */
@@ -145,7 +147,7 @@ t.test('rotation timeline through the proxy: the old key’s tokens pass until i
     t.same(h.keys.jwks().keys.length, 1, `${label}: before rotation one key is published`);
     const rotatedAt = h.clock.now() + 60_000;
     const activatesAt = rotatedAt + publishAheadSeconds * 1000;
-    const removeAfter = activatesAt + LIFETIME;
+    const removeAfter = activatesAt + RETENTION;
 
     // The last bearer token the old key signs, 1 ms before the new key takes over: it lives
     // longest of all the old key's tokens, and must stay verifiable for its whole life.
@@ -194,7 +196,7 @@ t.test('a cached identity of a removed key is purged at once', async (t) => {
   const access = h.mint('apiKey');
   t.equal(await h.outcome('apiKey', access.token), 'OK', 'verified and cached');
   await h.keys.rotate();
-  h.clock.advance(LIFETIME);
+  h.clock.advance(RETENTION);
   await h.source.refresh();
   t.equal(await h.outcome('apiKey', access.token), 'ERR_AUTH_KID_UNKNOWN', 'the cache does not outlive the key');
 });
@@ -271,7 +273,7 @@ t.test('a store outage still drops a key once its removeAfter has passed', async
   await h.keys.rotate();
   await h.source.refresh();
   h.setFailing(true);
-  h.clock.advance(LIFETIME);
+  h.clock.advance(RETENTION);
   t.equal(await h.source.refresh(), false);
   t.equal(await h.outcome('apiKey', access.token), 'ERR_AUTH_KID_UNKNOWN');
 });

@@ -1,7 +1,11 @@
 import { createLocalJWKSet, jwtVerify, type JSONWebKeySet } from 'jose';
 import t from 'tap';
 import type { Identity } from '../../../src/auth/identity.js';
+import { pino } from 'pino';
 import type { TokenStore } from '../../../src/store/types.js';
+import { createRateLimiter } from '../../../src/tokens/rate-limit.js';
+import { createTokenService } from '../../../src/tokens/service.js';
+import { leakedSecrets } from '../../helpers/log-sink.js';
 import { AUDIENCE, createTokenHarness, ISSUER, PEER, STORE_KINDS, type TokenHarness } from '../../helpers/token-service.js';
 
 const T1 = { tenantId: 'tenant-1' };
@@ -136,6 +140,9 @@ for (const kind of STORE_KINDS) {
       t.notOk('exp' in n, 'no expiresInMinutes → no exp');
       t.match(n, { type: 'tenantAccessToken', roles: ['admin'], permissions: ['fe.secure.*', 'reports.read'] });
       t.notOk(JSON.stringify(await dumpAccessTokens(h.store)).includes(tenant.jwt.split('.')[2]!), 'the JWT is not stored');
+      const headerKid = (jwt: string) => (JSON.parse(Buffer.from(jwt.split('.')[0]!, 'base64url').toString()) as { kid: string }).kid;
+      t.equal(tenant.record.kid, headerKid(tenant.jwt), 'the record names the key that signed the JWT');
+      t.equal((await h.store.getAccessToken(tenant.record.id))?.kid, h.keys.current().kid, 'and the store keeps it');
 
       t.same((await h.service.listAccessTokens('user', U1)).map((r) => r.id), [user.record.id]);
       t.same((await h.service.listAccessTokens('tenant', T1)).map((r) => r.id), [tenant.record.id]);
@@ -194,12 +201,98 @@ for (const kind of STORE_KINDS) {
         ['update api token', () => h.service.updateTenantApiToken(T1, 'x', {})],
         ['exchange', () => h.service.exchange({ clientId: 'x', secret: 'y' }, { peer: PEER })],
         ['refresh', () => h.service.refresh({ refreshToken: 'x' }, { peer: PEER })],
+        ['authenticate a client', () => h.service.authenticateClient({ clientId: 'x', secret: 'y' }, { peer: PEER })],
         ['create user access token', () => h.service.createUserAccessToken(U1, {})],
         ['create tenant access token', () => h.service.createTenantAccessToken(T1, {})],
         ['list access tokens', () => h.service.listAccessTokens('user', U1)],
+        ['active access token ids', () => h.service.activeAccessTokenIds('tenant')],
+        ['access token info', () => h.service.accessTokenInfo('tenant', 'any-id')],
       ];
       for (const [name, call] of refusals) await t.rejects(call(), { code: 'ERR_TOKEN_KIND_DISABLED' }, name);
-      t.same(await h.service.activeAccessTokenIds('tenant'), []);
+    });
+
+    t.test("authenticateClient: the exchange's credential check, issuing nothing", async (t) => {
+      const h = await createTokenHarness(kind, { rateLimit: { perClientPerMinute: 100, perPeerPerMinute: 1000 } });
+      t.teardown(h.close);
+      const user = await h.service.createUserApiToken(U1, {});
+      const tenant = await h.service.createTenantApiToken(T1, { roleIds: ['r-viewer'] });
+      const revoked = await h.service.createTenantApiToken(T1, {});
+      await h.service.deleteApiToken('tenant', T1, revoked.record.clientId);
+      const expiring = await h.service.createTenantApiToken(T1, { expiresInMinutes: 1 });
+      let writes = 0;
+      for (const name of ['startRefreshFamily', 'insertRefreshToken', 'rotateRefreshToken'] as const) {
+        const original = h.store[name] as (...args: unknown[]) => Promise<unknown>;
+        (h.store as Record<string, unknown>)[name] = async (...args: unknown[]) => {
+          writes++;
+          return original.apply(h.store, args);
+        };
+      }
+
+      const authenticated = await h.service.authenticateClient({ clientId: tenant.record.clientId, secret: tenant.secret }, { peer: PEER });
+      t.strictSame(authenticated, { clientId: tenant.record.clientId }, 'who it is, nothing secret');
+      t.ok(Object.isFrozen(authenticated));
+      t.equal(writes, 0, 'no family, no refresh token: authentication issues nothing');
+
+      await h.directory.deleteMembership('tenant-1', 'user-1');
+      await t.rejects(h.service.exchange({ clientId: user.record.clientId, secret: user.secret }, { peer: PEER }), { code: 'ERR_TOKEN_INVALID_CLIENT' }, 'no exchange without the membership');
+      t.strictSame(
+        await h.service.authenticateClient({ clientId: user.record.clientId, secret: user.secret }, { peer: PEER }),
+        { clientId: user.record.clientId },
+        'but the client still authenticates, e.g. to revoke its own tokens',
+      );
+
+      h.clock.advance(60_000);
+      const refusals: Array<[string, { clientId: string; secret: string }]> = [
+        ['unknown client', { clientId: '00000000-0000-4000-8000-000000000000', secret: tenant.secret }],
+        ['wrong secret', { clientId: tenant.record.clientId, secret: user.secret }],
+        ['empty secret', { clientId: tenant.record.clientId, secret: '' }],
+        ['revoked credential', { clientId: revoked.record.clientId, secret: revoked.secret }],
+        ['expired credential', { clientId: expiring.record.clientId, secret: expiring.secret }],
+      ];
+      const answers: unknown[] = [];
+      for (const [name, credentials] of refusals) {
+        const err = await h.service.authenticateClient(credentials, { peer: PEER }).then(
+          () => undefined,
+          (e: unknown) => e,
+        );
+        t.match(err, { code: 'ERR_TOKEN_INVALID_CLIENT', statusCode: 401 }, name);
+        const { code, statusCode, message, problems, retryAfterSeconds } = err as Record<string, unknown>;
+        answers.push({ code, statusCode, message, problems, retryAfterSeconds });
+      }
+      for (const answer of answers.slice(1)) t.strictSame(answer, answers[0], 'one answer for every refusal (case 26)');
+      t.strictSame(leakedSecrets(h.sink.lines(), [user.secret, tenant.secret, revoked.secret, expiring.secret]), [], 'no secret logged');
+    });
+
+    t.test('authenticateClient: one HMAC compare, against the dummy digest for an unknown client (case 34)', async (t) => {
+      const h = await createTokenHarness(kind);
+      t.teardown(h.close);
+      const created = await h.service.createTenantApiToken(T1, {});
+      const compared: Array<string | undefined> = [];
+      const hasher = {
+        hash: (value: string) => h.hasher.hash(value),
+        verify(value: string, expected: string | undefined) {
+          compared.push(expected);
+          return h.hasher.verify(value, expected);
+        },
+      };
+      const service = createTokenService(h.config, { ...h, hasher, rateLimiter: createRateLimiter(h.config.rateLimit, h), log: pino({ level: 'silent' }) });
+      await service.authenticateClient({ clientId: created.record.clientId, secret: created.secret }, { peer: PEER });
+      await t.rejects(service.authenticateClient({ clientId: 'nobody', secret: created.secret }, { peer: PEER }), { code: 'ERR_TOKEN_INVALID_CLIENT' });
+      t.strictSame(compared, [created.record.secretHash, undefined], 'exactly one verify each; the unknown client is compared against the dummy');
+    });
+
+    t.test("authenticateClient: its failures and the exchange's share one lock per (clientId, peer) (case 29)", async (t) => {
+      const h = await createTokenHarness(kind, { rateLimit: { perClientPerMinute: 4, perPeerPerMinute: 1000 } });
+      t.teardown(h.close);
+      const created = await h.service.createTenantApiToken(T1, {});
+      const attacker = { peer: '203.0.113.66' };
+      const wrong = { clientId: created.record.clientId, secret: 'wrong' };
+      for (let i = 0; i < 2; i++) await t.rejects(h.service.authenticateClient(wrong, attacker), { code: 'ERR_TOKEN_INVALID_CLIENT' });
+      for (let i = 0; i < 2; i++) await t.rejects(h.service.exchange(wrong, attacker), { code: 'ERR_TOKEN_INVALID_CLIENT' });
+      await t.rejects(h.service.authenticateClient(wrong, attacker), { code: 'ERR_TOKEN_RATE_LIMITED', retryAfterSeconds: 60 }, 'four failures of either kind lock the pair');
+      await t.rejects(h.service.exchange({ clientId: created.record.clientId, secret: created.secret }, attacker), { code: 'ERR_TOKEN_RATE_LIMITED' }, 'the exchange from that peer too');
+      await h.service.authenticateClient({ clientId: created.record.clientId, secret: created.secret }, { peer: PEER });
+      t.pass('the client from its own peer is not locked');
     });
 
     t.test('tokens minted before a kind was disabled are refused by checkLive', async (t) => {

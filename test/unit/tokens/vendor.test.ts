@@ -8,6 +8,7 @@ import { createMemoryStore } from '../../../src/store/memory.js';
 import { createKeyEncryption } from '../../../src/tokens/key-encryption.js';
 import { createKeyManager, SIGNING_ALGORITHMS } from '../../../src/tokens/keys.js';
 import { createOwnKeySource } from '../../../src/tokens/own-key-source.js';
+import { createRateLimiter } from '../../../src/tokens/rate-limit.js';
 import { createJwtSigner } from '../../../src/tokens/signer.js';
 import { createVendorTokens } from '../../../src/tokens/vendor.js';
 
@@ -20,7 +21,10 @@ const OPTIONS = {
 };
 const ISSUER: CompiledIssuer = { name: 'local', issuer: OPTIONS.issuer, audiences: [OPTIONS.audience], algorithms: [...SIGNING_ALGORITHMS], jwks: { kind: 'own' } };
 
-async function setup() {
+const PEER = { peer: '192.0.2.10' };
+const ATTACKER = { peer: '203.0.113.66' };
+
+async function setup(rateLimit = { perClientPerMinute: 100, perPeerPerMinute: 1000 }) {
   const clock = createManualClock();
   const log = pino({ level: 'silent' });
   const keys = createKeyManager({ algorithm: 'RS256', tokenLifetimeSeconds: 3600 }, { store: createMemoryStore(), encryption: createKeyEncryption(randomBytes(32)), clock, log });
@@ -28,12 +32,12 @@ async function setup() {
   const signer = createJwtSigner({ keys, clock });
   const source = createOwnKeySource(ISSUER, { keys, clock, metrics: createMetrics({ processMetrics: false }), log }, { autoRefresh: false });
   await source.start();
-  return { clock, signer, vendor: createVendorTokens(OPTIONS, { signer, clock, keys: source }) };
+  return { clock, signer, vendor: createVendorTokens(OPTIONS, { signer, clock, keys: source, rateLimiter: createRateLimiter(rateLimit, { clock }) }) };
 }
 
 t.test('the environment credentials get a vendor JWT that verifies until it expires', async (t) => {
   const { clock, vendor } = await setup();
-  const { token, expiresIn } = vendor.issue({ clientId: OPTIONS.vendor.clientId, secret: OPTIONS.vendor.secret });
+  const { token, expiresIn } = vendor.issue({ clientId: OPTIONS.vendor.clientId, secret: OPTIONS.vendor.secret }, PEER);
   t.equal(expiresIn, 600);
   const claims = JSON.parse(Buffer.from(token.split('.')[1]!, 'base64url').toString()) as Record<string, unknown>;
   t.match(claims, { type: 'vendor', iss: OPTIONS.issuer, aud: OPTIONS.audience, exp: Number });
@@ -44,10 +48,10 @@ t.test('the environment credentials get a vendor JWT that verifies until it expi
 
 t.test('wrong credentials and every token that is not a vendor token are ERR_VENDOR_UNAUTHORIZED', async (t) => {
   const { vendor, signer } = await setup();
-  t.throws(() => vendor.issue({ clientId: 'other', secret: OPTIONS.vendor.secret }), { code: 'ERR_VENDOR_UNAUTHORIZED' });
-  t.throws(() => vendor.issue({ clientId: OPTIONS.vendor.clientId, secret: 'wrong' }), { code: 'ERR_VENDOR_UNAUTHORIZED' });
+  t.throws(() => vendor.issue({ clientId: 'other', secret: OPTIONS.vendor.secret }, PEER), { code: 'ERR_VENDOR_UNAUTHORIZED' });
+  t.throws(() => vendor.issue({ clientId: OPTIONS.vendor.clientId, secret: 'wrong' }, PEER), { code: 'ERR_VENDOR_UNAUTHORIZED' });
   const base = { iss: OPTIONS.issuer, aud: OPTIONS.audience, sub: 'x', tenantId: 't', roles: [], permissions: [] };
-  const { token } = vendor.issue({ clientId: OPTIONS.vendor.clientId, secret: OPTIONS.vendor.secret });
+  const { token } = vendor.issue({ clientId: OPTIONS.vendor.clientId, secret: OPTIONS.vendor.secret }, PEER);
   const [h, p, sig] = token.split('.') as [string, string, string];
   const cases: [string, string][] = [
     ['an M2M token of our own issuer', signer.sign({ ...base, type: 'tenantApiToken' }, { expiresInSeconds: 60 }).token],
@@ -61,4 +65,24 @@ t.test('wrong credentials and every token that is not a vendor token are ERR_VEN
     ['empty', ''],
   ];
   for (const [name, candidate] of cases) await t.rejects(vendor.verify(candidate), { code: 'ERR_VENDOR_UNAUTHORIZED' }, name);
+});
+
+t.test('wrong vendor secrets are rate-limited per (clientId, peer); the lock ends and never reaches another peer (case 29)', async (t) => {
+  const { clock, vendor } = await setup({ perClientPerMinute: 3, perPeerPerMinute: 1000 });
+  const guess = { clientId: OPTIONS.vendor.clientId, secret: 'guess'.repeat(8) };
+  const right = { clientId: OPTIONS.vendor.clientId, secret: OPTIONS.vendor.secret };
+  for (let i = 0; i < 3; i++) t.throws(() => vendor.issue(guess, ATTACKER), { code: 'ERR_VENDOR_UNAUTHORIZED' }, `failure ${i + 1}`);
+  clock.advance(20_000);
+  t.throws(() => vendor.issue(guess, ATTACKER), { code: 'ERR_TOKEN_RATE_LIMITED', statusCode: 429, retryAfterSeconds: 40 });
+  t.throws(() => vendor.issue(right, ATTACKER), { code: 'ERR_TOKEN_RATE_LIMITED' }, 'even the right secret from the locked peer: the lock is no oracle');
+  t.type(vendor.issue(right, PEER).token, 'string', 'the environment, from its own peer, is served');
+  clock.advance(40_000);
+  t.type(vendor.issue(right, ATTACKER).token, 'string', 'the window ended');
+});
+
+t.test('the per-peer limit counts every vendor attempt, whatever the clientId (case 29)', async (t) => {
+  const { vendor } = await setup({ perClientPerMinute: 1000, perPeerPerMinute: 5 });
+  for (let i = 0; i < 5; i++) t.throws(() => vendor.issue({ clientId: `guess-${i}`, secret: 'x' }, ATTACKER), { code: 'ERR_VENDOR_UNAUTHORIZED' });
+  t.throws(() => vendor.issue({ clientId: 'guess-x', secret: 'x' }, ATTACKER), { code: 'ERR_TOKEN_RATE_LIMITED', retryAfterSeconds: 60 });
+  t.throws(() => vendor.issue({ clientId: 'guess-x', secret: 'x' }, PEER), { code: 'ERR_VENDOR_UNAUTHORIZED' }, 'another peer is not affected');
 });
