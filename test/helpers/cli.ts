@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import type { Test } from 'tap';
 import { runCredentialCommand } from '../../src/cli/commands.js';
-import { startEchoUpstream, type EchoUpstream } from './echo-upstream.js';
+import { startEchoUpstream, type EchoUpstream } from '../../scripts/echo-upstream.js';
 import type { TestGateway } from './gateway.js';
 import { send } from './scenario.js';
 

@@ -2,7 +2,7 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { request as httpRequest, type IncomingHttpHeaders } from 'node:http';
-import { startEchoUpstream, type EchoUpstream } from './echo-upstream.js';
+import { startEchoUpstream, type EchoUpstream } from '../../scripts/echo-upstream.js';
 import { startGateway, type TestGateway } from './gateway.js';
 import { createTestIssuer, mintToken, writeJwksFile, type MintOptions, type TestIssuer } from './tokens.js';
 

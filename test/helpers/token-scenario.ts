@@ -2,7 +2,7 @@ import { randomBytes } from 'node:crypto';
 import { defaultTokenServices, type TokenServiceFactory } from '../../src/app.js';
 import type { Clock } from '../../src/clock.js';
 import type { KeyManager } from '../../src/tokens/keys.js';
-import { startEchoUpstream, type EchoUpstream } from './echo-upstream.js';
+import { startEchoUpstream, type EchoUpstream } from '../../scripts/echo-upstream.js';
 import { createFakeTokenService, type FakeTokenService } from './fake-token-service.js';
 import { startGateway, type TestGateway } from './gateway.js';
 

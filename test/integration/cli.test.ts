@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { createInterface } from 'node:readline';
 import t from 'tap';
-import { startEchoUpstream } from '../helpers/echo-upstream.js';
+import { startEchoUpstream } from '../../scripts/echo-upstream.js';
 import { send } from '../helpers/scenario.js';
 
 /** The built entry point, exactly what `npm start` and the container run (`npm test` builds first). */

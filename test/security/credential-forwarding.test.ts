@@ -7,7 +7,7 @@
 import t from 'tap';
 import { route } from '../helpers/compiled-config.js';
 import { TENANT_ACCESS_TOKEN, USER_API_TOKEN, requestFacts, testDecider } from '../helpers/decide-fixtures.js';
-import { rawHeaderValues, startEchoUpstream } from '../helpers/echo-upstream.js';
+import { rawHeaderValues, startEchoUpstream } from '../../scripts/echo-upstream.js';
 import { leakedSecrets } from '../helpers/log-sink.js';
 import { send, startScenario } from '../helpers/scenario.js';
 

@@ -9,7 +9,7 @@ import { request } from 'node:http';
 import t from 'tap';
 import { route } from '../helpers/compiled-config.js';
 import { USER_API_TOKEN, requestFacts, testDecider } from '../helpers/decide-fixtures.js';
-import { rawHeaderValues } from '../helpers/echo-upstream.js';
+import { rawHeaderValues } from '../../scripts/echo-upstream.js';
 import { leakedSecrets } from '../helpers/log-sink.js';
 import { send, startScenario } from '../helpers/scenario.js';
 

@@ -7,7 +7,7 @@
 import t from 'tap';
 import { compiledConfig, route } from '../helpers/compiled-config.js';
 import { requestFacts, testDecider } from '../helpers/decide-fixtures.js';
-import { rawHeaderValues, type Received } from '../helpers/echo-upstream.js';
+import { rawHeaderValues, type Received } from '../../scripts/echo-upstream.js';
 import { leakedSecrets } from '../helpers/log-sink.js';
 import { send, startScenario } from '../helpers/scenario.js';
 

@@ -8,7 +8,7 @@
 import t from 'tap';
 import { identityHeaders, route } from '../helpers/compiled-config.js';
 import { TENANT_ACCESS_TOKEN, USER_API_IDENTITY_HEADERS, USER_API_TOKEN, requestFacts, testDecider } from '../helpers/decide-fixtures.js';
-import type { Received } from '../helpers/echo-upstream.js';
+import type { Received } from '../../scripts/echo-upstream.js';
 import { leakedSecrets } from '../helpers/log-sink.js';
 import { send, startScenario } from '../helpers/scenario.js';
 

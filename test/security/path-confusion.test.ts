@@ -6,7 +6,7 @@
 import t from 'tap';
 import { authRequirement, route } from '../helpers/compiled-config.js';
 import { USER_API_TOKEN, requestFacts, testDecider } from '../helpers/decide-fixtures.js';
-import { rawHeaderValues } from '../helpers/echo-upstream.js';
+import { rawHeaderValues } from '../../scripts/echo-upstream.js';
 import { leakedSecrets } from '../helpers/log-sink.js';
 import { rawExchange } from '../helpers/raw-http.js';
 import { parseResponses, type ParsedResponse } from '../helpers/raw-response.js';

@@ -6,7 +6,7 @@
  */
 import { createHash } from 'node:crypto';
 import t from 'tap';
-import { startEchoUpstream } from '../helpers/echo-upstream.js';
+import { startEchoUpstream } from '../../scripts/echo-upstream.js';
 import { leakedSecrets } from '../helpers/log-sink.js';
 import { rawExchange } from '../helpers/raw-http.js';
 import { parseResponses } from '../helpers/raw-response.js';

@@ -8,7 +8,7 @@
  * bounded so a regression fails instead of hanging.
  */
 import t from 'tap';
-import { startEchoUpstream } from '../helpers/echo-upstream.js';
+import { startEchoUpstream } from '../../scripts/echo-upstream.js';
 import { openClientConnections } from '../helpers/gateway.js';
 import { leakedSecrets } from '../helpers/log-sink.js';
 import { rawExchange } from '../helpers/raw-http.js';
