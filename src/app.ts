@@ -21,6 +21,7 @@ import { createForwarder } from './proxy/forward.js';
 import { createWebSocketTunnel } from './proxy/websocket.js';
 import { instrumentStore } from './store/instrumented.js';
 import { createMemoryStore } from './store/memory.js';
+import { createPostgresStore } from './store/postgres.js';
 import { createSqliteStore } from './store/sqlite.js';
 import type { TokenStore } from './store/types.js';
 import { createKeyEncryption, loadKeyEncryptionKey } from './tokens/key-encryption.js';
@@ -99,6 +100,7 @@ export async function openTokenService(config: CompiledConfig, deps: OpenTokenSe
   let driver: TokenStore;
   if (deps.store !== undefined) driver = deps.store;
   else if (config.store.driver === 'memory') driver = createMemoryStore();
+  else if (config.store.driver === 'postgres') driver = createPostgresStore({ connectionString: config.store.url });
   else {
     await mkdir(dirname(config.store.path), { recursive: true, mode: 0o700 });
     driver = createSqliteStore({ path: config.store.path });

@@ -168,7 +168,7 @@ export async function runCredentialCommand(argv: readonly string[], io: CliIo, d
   try {
     const config = loadConfig(path, io.env);
     if (config.store.driver === 'memory') {
-      throw new GatewayError('ERR_CONFIG_INVALID', 'store.driver is memory: the gateway would never see what this process writes; use the sqlite store');
+      throw new GatewayError('ERR_CONFIG_INVALID', 'store.driver is memory: the gateway would never see what this process writes; use the sqlite or postgres store');
     }
     // stdout carries the result only: log lines go to stderr, and only warnings and worse.
     const log = createLogger({ level: 'warn', destination: io.stderr });

@@ -13,6 +13,7 @@ import type {
   CompiledIssuer,
   CompiledRole,
   CompiledRoute,
+  CompiledStore,
   CompiledTokenService,
 } from './types.js';
 
@@ -65,10 +66,7 @@ export function compileConfig(config: Config, baseDir: string): CompiledConfig {
       },
     },
     dataDir,
-    store: {
-      driver: config.store?.driver ?? DEFAULTS.store.driver,
-      path: config.store?.path !== undefined ? resolve(baseDir, config.store.path) : resolve(dataDir, DEFAULTS.store.file),
-    },
+    store: compileStore(config, baseDir, dataDir),
     tokenService,
     directory: compileDirectory(config.directory),
     issuers: [
@@ -86,6 +84,14 @@ export function compileConfig(config: Config, baseDir: string): CompiledConfig {
     routes: sortRoutes(config.routes.map(compileRoute)),
   };
   return deepFreeze(compiled);
+}
+
+/** Validation has made sure a postgres store has its URL. */
+function compileStore(config: Config, baseDir: string, dataDir: string): CompiledStore {
+  const store = config.store;
+  const path = store?.path !== undefined ? resolve(baseDir, store.path) : resolve(dataDir, DEFAULTS.store.file);
+  const driver = store?.driver ?? DEFAULTS.store.driver;
+  return driver === 'postgres' ? { driver, path, url: store?.url ?? '' } : { driver, path };
 }
 
 function compileTokenService(ts: TokenServiceConfig): CompiledTokenService {

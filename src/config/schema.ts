@@ -93,8 +93,13 @@ const Route = Closed({
 export const SIGNING_ALGORITHMS = ['RS256', 'ES256', 'EdDSA'] as const;
 
 const Store = Closed({
-  driver: Type.Optional(Type.Union([Type.Literal('sqlite'), Type.Literal('memory')], { description: 'sqlite (default) or memory (nothing survives a restart).' })),
+  driver: Type.Optional(
+    Type.Union([Type.Literal('sqlite'), Type.Literal('postgres'), Type.Literal('memory')], {
+      description: 'sqlite (default), postgres (several gateways on one database) or memory (nothing survives a restart).',
+    }),
+  ),
   path: Type.Optional(NonEmpty({ description: 'SQLite file (default data/m2m-gateway.db under dataDir).' })),
+  url: Type.Optional(NonEmpty({ description: 'PostgreSQL URL for driver postgres (postgres://user:password@host:5432/db); use ${ENV} for the password.' })),
 });
 
 const TokenService = Closed(

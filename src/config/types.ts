@@ -30,7 +30,7 @@ export interface CompiledConfig {
   };
   /** Absolute directory of the SQLite file and generated keys. */
   readonly dataDir: string;
-  readonly store: { readonly driver: 'sqlite' | 'memory'; /** Absolute. */ readonly path: string };
+  readonly store: CompiledStore;
   /** The built-in issuer; undefined when the gateway only trusts external issuers. */
   readonly tokenService: CompiledTokenService | undefined;
   readonly directory: CompiledDirectory;
@@ -154,3 +154,8 @@ export interface CompiledDirectory {
   readonly roles: ReadonlyMap<string, CompiledRole>;
   readonly defaultRoleIds: readonly string[];
 }
+
+/** Where the token store lives; `path` is absolute. */
+export type CompiledStore =
+  | { readonly driver: 'sqlite' | 'memory'; readonly path: string }
+  | { readonly driver: 'postgres'; readonly path: string; /** The connection URL, `${ENV}` already substituted. */ readonly url: string };

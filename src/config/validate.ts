@@ -258,6 +258,7 @@ function semanticProblems(raw: unknown): Finding[] {
   if (field(raw, 'tokenService') !== undefined) issuerNames.add(DEFAULTS.tokenService.name);
   checkRoutes(listAt(raw, 'routes'), issuerNames, report);
   checkServer(raw, report);
+  checkStore(field(raw, 'store'), report);
   checkIdentityHeaders(field(raw, 'identityHeaders'), report);
   return findings;
 }
@@ -430,6 +431,18 @@ function prefixMatchPath(prefix: string, path: readonly PathSegment[], report: R
     report(path, `must be a normalised path starting with "/": ${err.detail ?? 'invalid'} (got ${describeValue(prefix)})`, true);
   }
   return undefined;
+}
+
+/** The postgres driver has no default database: it needs its URL, and only it takes one. */
+function checkStore(store: unknown, report: Report): void {
+  const driver = field(store, 'driver');
+  const url = field(store, 'url');
+  if (driver === 'postgres') {
+    if (url === undefined) report(['store'], 'store.url is required when store.driver is postgres (postgres://user:password@host:5432/database)');
+    else if (typeof url === 'string' && !/^postgres(ql)?:\/\//.test(url)) report(['store', 'url'], 'must be a postgres:// or postgresql:// URL', true);
+  } else if (url !== undefined && isRecord(store)) {
+    report(['store', 'url'], 'is used only by store.driver postgres');
+  }
 }
 
 function checkServer(raw: unknown, report: Report): void {

@@ -270,3 +270,9 @@ t.test('compiling leaves the input untouched', async (t) => {
   t.same(raw, copy);
   t.notOk(Object.isFrozen(raw));
 });
+
+t.test('a postgres store keeps its URL; the SQLite file stays where it would be', async (t) => {
+  const url = 'postgres://gateway:secret@db.internal:5432/m2m';
+  t.same(compile(configWith({ store: { driver: 'postgres', url } })).store, { driver: 'postgres', path: '/etc/m2m/data/m2m-gateway.db', url });
+  t.notOk('url' in compile(minimalConfig()).store, 'sqlite has no URL');
+});

@@ -259,3 +259,16 @@ t.test('numbers must be finite', async (t) => {
     ['a negative infinity', configWith({ 'upstream.connections': -Infinity }), [['upstream.connections', /^must be a finite number \(got -Infinity\)$/]]],
   ]);
 });
+
+t.test('the postgres store needs its URL, and only it takes one', async (t) => {
+  const url = 'postgres://gateway:secret@db.internal:5432/m2m';
+  t.test('a postgres store with a URL is valid', async (t) => {
+    const config = configWith({ store: { driver: 'postgres', url } });
+    t.equal(validateConfig(config), config);
+  });
+  checkCases(t, [
+    ['postgres without a URL', configWith({ store: { driver: 'postgres' } }), [['store', /^store\.url is required when store\.driver is postgres/]]],
+    ['a URL that is not a PostgreSQL one', configWith({ store: { driver: 'postgres', url: 'mysql://db/m2m' } }), [['store.url', /^must be a postgres:\/\/ or postgresql:\/\/ URL$/]]],
+    ['a URL for the sqlite store', configWith({ store: { driver: 'sqlite', url } }), [['store.url', /^is used only by store\.driver postgres$/]]],
+  ]);
+});
