@@ -173,6 +173,9 @@ async function appliedMigrations(db: Db): Promise<AppliedMigration[]> {
 async function applyMigrations(pool: pg.Pool): Promise<void> {
   for (;;) {
     const applied = await transaction(pool, async (db) => {
+      // Building an index on a large table, or waiting for another process's migration, may take
+      // longer than a request's statement timeout; migrations run at start, never per request.
+      await db.query('SET LOCAL statement_timeout = 0');
       await db.query('SELECT pg_advisory_xact_lock($1)', [MIGRATION_LOCK]);
       await db.query('CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER NOT NULL PRIMARY KEY, name TEXT NOT NULL)');
       const next = pendingMigrations(POSTGRES_MIGRATIONS, await appliedMigrations(db))[0];
