@@ -1,5 +1,5 @@
 /**
- * The shared TokenStore (issue 4): PostgreSQL through a `pg` pool, for several gateway
+ * The shared TokenStore (SPEC §2 "Cluster"): PostgreSQL through a `pg` pool, for several gateway
  * processes on one database.
  *
  * Every read-then-write method is one transaction. Refresh-token writes of one credential are

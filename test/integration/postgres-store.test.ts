@@ -1,5 +1,5 @@
 /**
- * Two gateways on one PostgreSQL database (issue 4), configured with `store.driver:
+ * Two gateways on one PostgreSQL database (SPEC §2 "Cluster"), configured with `store.driver:
  * postgres`: both migrate at start, and a credential created at one is exchanged at the other.
  */
 import { mkdtempSync, rmSync } from 'node:fs';
