@@ -183,3 +183,35 @@ export interface TokenStore {
   updateSigningKey(kid: string, patch: { readonly retiredAt?: number | null; readonly removeAfter?: number | null }): Promise<SigningKeyRecord | undefined>;
   deleteSigningKey(kid: string): Promise<boolean>;
 }
+
+/**
+ * A committed write that can revoke something or change what a cached answer says (SPEC §5: every
+ * replica evicts at once). Published by the PostgreSQL store in the writing transaction, so it is
+ * delivered only when the write commits, to every process listening on the same database.
+ */
+export type StoreChange =
+  /** A client-credentials token was revoked or patched (its refresh families go with it). */
+  | { readonly kind: 'apiToken'; readonly clientId: string }
+  /** An access token was revoked. */
+  | { readonly kind: 'accessToken'; readonly id: string }
+  /** A refresh family was revoked (RFC 7009 revocation, or reuse of a refresh token). */
+  | { readonly kind: 'refreshFamily'; readonly familyId: string }
+  /** A user's membership was removed or its roles changed. */
+  | { readonly kind: 'membership'; readonly tenantId: string; readonly userId: string }
+  /** A tenant was deleted, with its memberships and credentials. */
+  | { readonly kind: 'tenant'; readonly tenantId: string }
+  /** A signing key was added, retired or removed. */
+  | { readonly kind: 'signingKeys' };
+
+export interface StoreChangeEvent {
+  readonly change: StoreChange;
+  /** Epoch ms on the database server's clock when the writing transaction published it. */
+  readonly committedAt: number;
+}
+
+/** Receives the store's change events; `onReset` after a gap in which events may have been missed. */
+export interface StoreChangeHandlers {
+  onChange(event: StoreChangeEvent): void;
+  /** The listener (re)connected after a loss: everything cached from the store may be stale. */
+  onReset(): void;
+}
