@@ -23,6 +23,12 @@ export interface Metrics {
   readonly exchanges: Counter<'grant' | 'result'>;
   /** Token-store calls by operation (a `TokenStore` method name) and result (`ok`, `error`). */
   readonly storeDuration: Histogram<'operation' | 'result'>;
+  /** Seconds from a store write's commit to the eviction of the answers it changed, in this process, by change kind. */
+  readonly propagationLag: Histogram<'change'>;
+  /** Whether this process receives the store's change events (1) or relies on cache TTLs (0). */
+  readonly changeFeedConnected: Gauge;
+  /** Whether the token store answered its last call (1) or is unreachable (0). */
+  readonly storeUp: Gauge;
   /** Where the key-set age gauge reads from at scrape time: seconds since each issuer's set loaded. */
   setKeySetAges(source: () => Iterable<readonly [issuer: string, ageSeconds: number]>): void;
 }
@@ -128,6 +134,23 @@ export function createMetrics(options: { processMetrics?: boolean } = {}): Metri
       help: 'Token-store call latency by operation and result.',
       labelNames: ['operation', 'result'] as const,
       buckets: LATENCY_BUCKETS,
+      registers,
+    }),
+    propagationLag: new Histogram({
+      name: 'm2m_gateway_revocation_propagation_seconds',
+      help: 'Time from a store write commit (database clock) to the eviction of the cached answers it changed, by change kind.',
+      labelNames: ['change'] as const,
+      buckets: [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10],
+      registers,
+    }),
+    changeFeedConnected: new Gauge({
+      name: 'm2m_gateway_change_feed_connected',
+      help: 'Whether the store change feed (PostgreSQL LISTEN) is connected: 1, or 0 while caches rely on their TTL.',
+      registers,
+    }),
+    storeUp: new Gauge({
+      name: 'm2m_gateway_store_up',
+      help: 'Whether the token store answered its last call: 1, or 0 while it is unreachable.',
       registers,
     }),
   });

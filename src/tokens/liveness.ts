@@ -1,6 +1,9 @@
 import { LRUCache } from 'lru-cache';
 import type { Clock } from '../clock.js';
 import type { Metrics } from '../metrics.js';
+import type { Identity } from '../auth/identity.js';
+import { GatewayError } from '../errors.js';
+import type { StoreChange, StoreChangeEvent } from '../store/types.js';
 
 /**
  * One liveness answer of the token service (SPEC §3 "Deleted / revoked"): whether a credential
@@ -27,64 +30,146 @@ export interface LivenessTags {
   readonly userId: string | undefined;
 }
 
+/** An answer with what it depends on: what a liveness source looks up on a cache miss. */
+export interface LivenessLookup {
+  readonly answer: LivenessAnswer;
+  readonly tags: LivenessTags;
+}
+
+/**
+ * Where answers come from on a miss: the token store (the issuer itself, or a sidecar on the same
+ * PostgreSQL) or the issuer's vendor-only routes (a sidecar without database access). It throws
+ * when it cannot answer, and the caller fails closed (503).
+ */
+export type LivenessSource = (identity: Identity, sid: string | undefined) => Promise<LivenessLookup>;
+
+export interface LivenessCacheOptions {
+  /** How long an answer is reused: the staleness bound when a change is not pushed (default 10 s). */
+  readonly ttlMs?: number;
+  /** Live answers kept (default 50,000). */
+  readonly maxEntries?: number;
+  /** Dead answers kept, in a cache of their own so garbage cannot push live answers out (default 10,000; 0: none kept). */
+  readonly negativeMaxEntries?: number;
+}
+
+export interface LivenessChecker {
+  /**
+   * The identity with the *current* roles and permissions of its credential, or ERR_AUTH_REVOKED
+   * when the credential, its refresh family or its user's membership is gone. `sid` defaults to the
+   * identity's `sid` claim. Warm answers cost no I/O; a source failure propagates (fail closed).
+   */
+  check(identity: Identity, sid?: string): Promise<Identity>;
+  /** Forgets the answers a write of this process changed. */
+  evict(match: (tags: LivenessTags) => boolean): void;
+  /** Forgets the answers a committed write (of any process) changed. */
+  apply(event: StoreChangeEvent): void;
+  /** Forgets every answer: changes may have been missed. */
+  clear(): void;
+}
+
 interface Entry {
   readonly answer: LivenessAnswer;
   readonly tags: LivenessTags;
   readonly until: number;
 }
 
-export interface LivenessCache {
-  get(key: string): LivenessAnswer | undefined;
-  /** The generation to pass to `set`: read before the store lookup the answer comes from. */
-  generation(): number;
-  /** Caches `answer` unless a write happened since `generation` was read (its answer may be stale). */
-  set(key: string, answer: LivenessAnswer, tags: LivenessTags, generation: number): void;
-  evict(match: (tags: LivenessTags) => boolean): void;
-  clear(): void;
+/** Which cached answers a committed change makes stale; undefined when it concerns none. */
+export function changeMatcher(change: StoreChange): ((tags: LivenessTags) => boolean) | undefined {
+  switch (change.kind) {
+    case 'apiToken':
+      return (tags) => tags.subject === change.clientId;
+    case 'accessToken':
+      return (tags) => tags.subject === change.id;
+    case 'refreshFamily':
+      return (tags) => tags.familyId === change.familyId;
+    case 'membership':
+      return (tags) => tags.tenantId === change.tenantId && tags.userId === change.userId;
+    case 'tenant':
+      return (tags) => tags.tenantId === change.tenantId;
+    case 'signingKeys':
+      return undefined;
+  }
 }
 
 /**
- * The proxy's per-request liveness check must be I/O-free when warm, and a write must take effect
- * at once: answers live `ttlMs` (10 s, the staleness bound for writes made by *other* processes
- * sharing the store) and every write of this process evicts the answers it touches. A lookup that
- * raced a write is not cached (the generation counter), so an eviction cannot be undone by an
- * answer read just before it.
+ * The proxy's liveness check (SPEC §3 "Deleted / revoked", §5): answers are reused for `ttlMs`,
+ * and a write evicts exactly the answers it changes — at once for writes of this process, and on
+ * the store's change event for writes of other processes (the TTL bounds staleness when an event
+ * is missed). A lookup that raced an eviction is not cached (the generation counter), so an
+ * eviction cannot be undone by an answer read just before it. Live and dead answers are kept in
+ * separately bounded caches (`cache` label `liveness` and `liveness_negative`).
  */
-export function createLivenessCache(options: { ttlMs?: number; max?: number }, deps: { clock: Clock; metrics?: Metrics | undefined }): LivenessCache {
+export function createLivenessChecker(options: LivenessCacheOptions, deps: { source: LivenessSource; clock: Clock; metrics?: Metrics | undefined }): LivenessChecker {
   const ttlMs = options.ttlMs ?? 10_000;
-  const entries = new LRUCache<string, Entry>({ max: options.max ?? 50_000 });
-  const { clock, metrics } = deps;
+  const negativeMax = options.negativeMaxEntries ?? 10_000;
+  const live = new LRUCache<string, Entry>({ max: options.maxEntries ?? 50_000 });
+  const dead = negativeMax === 0 ? undefined : new LRUCache<string, Entry>({ max: negativeMax });
+  const { clock, metrics, source } = deps;
   let generation = 0;
-  const event = (name: 'hit' | 'miss' | 'eviction') => metrics?.cacheEvents.inc({ cache: 'liveness', event: name });
+  const event = (cache: 'liveness' | 'liveness_negative', name: 'hit' | 'miss' | 'eviction') => metrics?.cacheEvents.inc({ cache, event: name });
 
-  return Object.freeze({
-    get(key: string): LivenessAnswer | undefined {
-      const entry = entries.get(key);
-      const now = clock.now();
-      if (entry === undefined || now >= entry.until || (entry.answer.live && entry.answer.expiresAt !== null && now >= entry.answer.expiresAt)) {
-        event('miss');
-        return undefined;
+  function cached(key: string): LivenessAnswer | undefined {
+    const now = clock.now();
+    const positive = live.get(key);
+    if (positive !== undefined) {
+      const answer = positive.answer;
+      if (now < positive.until && !(answer.live && answer.expiresAt !== null && now >= answer.expiresAt)) {
+        event('liveness', 'hit');
+        return answer;
       }
-      event('hit');
-      return entry.answer;
-    },
-    generation: () => generation,
-    set(key: string, answer: LivenessAnswer, tags: LivenessTags, at: number): void {
-      if (at !== generation) return;
-      entries.set(key, { answer, tags, until: clock.now() + ttlMs });
-    },
-    evict(match: (tags: LivenessTags) => boolean): void {
-      generation++;
+      live.delete(key);
+    }
+    const negative = dead?.get(key);
+    if (negative !== undefined && now < negative.until) {
+      event('liveness_negative', 'hit');
+      return negative.answer;
+    }
+    event('liveness', 'miss');
+    return undefined;
+  }
+
+  function evict(match: (tags: LivenessTags) => boolean): void {
+    generation++;
+    for (const [cache, entries] of [['liveness', live], ['liveness_negative', dead]] as const) {
+      if (entries === undefined) continue;
       for (const [key, entry] of entries.entries()) {
         if (match(entry.tags)) {
           entries.delete(key);
-          event('eviction');
+          event(cache, 'eviction');
         }
       }
+    }
+  }
+
+  return Object.freeze({
+    async check(identity: Identity, sid: string | undefined = identity.sessionId): Promise<Identity> {
+      const key = `${identity.tokenType}\u0000${identity.subject}\u0000${sid ?? ''}`;
+      let answer = cached(key);
+      if (answer === undefined) {
+        const at = generation;
+        const looked = await source(identity, sid);
+        answer = looked.answer;
+        if (at === generation) {
+          const entry = { answer, tags: looked.tags, until: clock.now() + ttlMs };
+          if (answer.live) live.set(key, entry);
+          else dead?.set(key, entry);
+        }
+      }
+      // The claims must agree with the record they name (they always do for tokens the issuer signed).
+      if (!answer.live || answer.tenantId !== identity.tenantId || answer.userId !== identity.userId) {
+        throw new GatewayError('ERR_AUTH_REVOKED', 'credential, family or membership gone');
+      }
+      return Object.freeze({ ...identity, roles: answer.roles, permissions: answer.permissions });
+    },
+    evict,
+    apply({ change }: StoreChangeEvent): void {
+      const match = changeMatcher(change);
+      if (match !== undefined) evict(match);
     },
     clear(): void {
       generation++;
-      entries.clear();
+      live.clear();
+      dead?.clear();
     },
   });
 }

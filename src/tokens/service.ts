@@ -11,7 +11,7 @@ import type { Metrics } from '../metrics.js';
 import type { AccessTokenRecord, ApiTokenRecord, MembershipRecord, OwnerKind, RefreshTokenRecord, TokenStore } from '../store/types.js';
 import { checkId, type ObservableDirectory } from './directory.js';
 import type { KeyManager } from './keys.js';
-import { createLivenessCache, type LivenessAnswer, type LivenessTags } from './liveness.js';
+import { createLivenessChecker, type LivenessCacheOptions, type LivenessChecker, type LivenessLookup, type LivenessTags } from './liveness.js';
 import type { RateLimiter } from './rate-limit.js';
 import { generateId, generateSecret, type SecretHasher } from './secrets.js';
 import type { JwtSigner } from './signer.js';
@@ -41,14 +41,14 @@ export interface TokenServiceDeps {
   readonly clock: Clock;
   readonly log: Logger;
   readonly metrics?: Metrics;
-  /** Liveness answers are cached this long (default 10 s): the bound on staleness for writes of *other* processes. */
-  readonly livenessTtlMs?: number;
+  /** The liveness caches (default TTL 10 s: the bound on staleness for writes of other processes whose change events are missed). */
+  readonly liveness?: LivenessCacheOptions;
 }
 
-/** The token service plus cache control for the composition root and tests. */
+/** The token service plus its liveness caches, for the composition root and tests. */
 export interface GatewayTokenService extends TokenService {
-  /** Forgets every cached liveness answer (e.g. after a bulk change made outside this process). */
-  invalidateAll(): void;
+  /** The caches behind `checkLive`: the composition root feeds them the store's change events. */
+  readonly liveness: LivenessChecker;
 }
 
 /** 10 years: longer is a typo. Its signing key stays published while it lives (`kid` on its record). */
@@ -135,7 +135,7 @@ const isAlive = (r: { readonly revokedAt: number | null; readonly expiresAt: num
 export function createTokenService(config: CompiledTokenService, deps: TokenServiceDeps): GatewayTokenService {
   const { store, signer, keys, directory, hasher, rateLimiter, clock } = deps;
   const log = deps.log.child({ component: 'tokens' });
-  const liveness = createLivenessCache({ ttlMs: deps.livenessTtlMs ?? 10_000 }, { clock, metrics: deps.metrics });
+  const liveness = createLivenessChecker(deps.liveness ?? {}, { source: (identity, sid) => lookUpLiveness(identity, sid, clock.now()), clock, metrics: deps.metrics });
   const refreshTtlMs = config.refreshTokens.ttlSeconds * 1000;
   const maxRefresh = config.refreshTokens.maxPerCredential;
 
@@ -514,7 +514,7 @@ export function createTokenService(config: CompiledTokenService, deps: TokenServ
 
   // ---- liveness ------------------------------------------------------------------------------
 
-  async function lookUpLiveness(identity: Identity, sid: string | undefined, now: number): Promise<{ answer: LivenessAnswer; tags: LivenessTags }> {
+  async function lookUpLiveness(identity: Identity, sid: string | undefined, now: number): Promise<LivenessLookup> {
     const type = identity.tokenType;
     const owner = OWNER_OF[type];
     const tags: LivenessTags = { subject: identity.subject, familyId: sid, tenantId: identity.tenantId, userId: identity.userId };
@@ -540,21 +540,7 @@ export function createTokenService(config: CompiledTokenService, deps: TokenServ
   async function checkLive(identity: Identity, claims?: { readonly sid?: string }): Promise<Identity> {
     // Only our own tokens have records; another issuer's identity is that issuer's business.
     if (identity.issuer !== config.name) return identity;
-    const sid = claims?.sid ?? identity.sessionId;
-    const key = `${identity.tokenType}\u0000${identity.subject}\u0000${sid ?? ''}`;
-    let answer = liveness.get(key);
-    if (answer === undefined) {
-      const generation = liveness.generation();
-      // A store failure propagates (the caller answers 503): never "allow because the lookup failed".
-      const looked = await lookUpLiveness(identity, sid, clock.now());
-      liveness.set(key, looked.answer, looked.tags, generation);
-      answer = looked.answer;
-    }
-    // The claims must agree with the record they name (they always do for tokens we signed).
-    if (!answer.live || answer.tenantId !== identity.tenantId || answer.userId !== identity.userId) {
-      throw refused('ERR_AUTH_REVOKED', 'credential, family or membership gone');
-    }
-    return Object.freeze({ ...identity, roles: answer.roles, permissions: answer.permissions });
+    return liveness.check(identity, claims?.sid ?? identity.sessionId);
   }
 
   return Object.freeze({
@@ -609,7 +595,7 @@ export function createTokenService(config: CompiledTokenService, deps: TokenServ
     revoke,
     introspect,
     checkLive,
-    invalidateAll: () => liveness.clear(),
+    liveness,
   });
 }
 

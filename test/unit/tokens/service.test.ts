@@ -366,7 +366,7 @@ for (const kind of STORE_KINDS) {
       h.clock.advance(10_000);
       await h.service.checkLive(identity);
       t.equal(reads, 2, 'after 10 s it is read again');
-      h.service.invalidateAll();
+      h.service.liveness.clear();
       h.store.getAccessToken = async () => {
         throw new Error('store down');
       };
