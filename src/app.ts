@@ -19,6 +19,7 @@ import { createDecider } from './proxy/create-decider.js';
 import type { Decide } from './proxy/decide.js';
 import { createForwarder } from './proxy/forward.js';
 import { createWebSocketTunnel } from './proxy/websocket.js';
+import { createStoreHealth, type StoreHealth } from './store/health.js';
 import { instrumentStore } from './store/instrumented.js';
 import { createMemoryStore } from './store/memory.js';
 import { createPostgresStore } from './store/postgres.js';
@@ -72,6 +73,8 @@ export interface OpenTokenServiceDeps {
   readonly store?: TokenStore;
   /** Where store latency, issuance and exchanges are counted (a throwaway registry when absent). */
   readonly metrics?: Metrics;
+  /** Told the outcome of every store call (readiness). */
+  readonly storeHealth?: StoreHealth;
 }
 
 /** The configured token service, open on its store: what `serve` runs and the CLI commands use. */
@@ -105,7 +108,7 @@ export async function openTokenService(config: CompiledConfig, deps: OpenTokenSe
     await mkdir(dirname(config.store.path), { recursive: true, mode: 0o700 });
     driver = createSqliteStore({ path: config.store.path });
   }
-  const store = instrumentStore(driver, metrics);
+  const store = instrumentStore(driver, metrics, deps.storeHealth);
   try {
     await store.migrate();
     const kek = await loadKeyEncryptionKey({ value: ts.keyEncryptionKey, valueSource: 'tokenService.keyEncryptionKey', dataDir: config.dataDir }, { log });
@@ -170,6 +173,7 @@ export function createApp(config: CompiledConfig, deps: AppDeps): App {
   let decider: Decide | undefined;
   let tokenApi: TokenApi | undefined;
   let opened: OpenTokenService | undefined;
+  const storeHealth = createStoreHealth({}, { metrics, log });
   metrics.setKeySetAges(() => authenticator?.keySetAges() ?? []);
 
   const proxyServer = createProxyServer(config, {
@@ -186,12 +190,13 @@ export function createApp(config: CompiledConfig, deps: AppDeps): App {
         ? undefined
         : { claims: isTokenApiPath, handle: (req, res) => tokenApi!.handle(req, res) },
   });
-  const ready = () => listening && !draining && authenticator?.ready() === true;
+  const ready = () => listening && !draining && authenticator?.ready() === true && storeHealth.up();
   const adminServer = createAdminServer({ metrics, log, ready });
 
   /** SPEC §2 standalone: the opened token service, own key source, vendor tokens, routes. */
   async function startTokenService(ts: CompiledTokenService): Promise<{ keySources: KeySource[]; liveness: (identity: Identity) => Promise<Identity> }> {
-    opened = await openTokenService(config, { log, clock, metrics, tokenServices: deps.tokenServices, store: deps.store });
+    opened = await openTokenService(config, { log, clock, metrics, storeHealth, tokenServices: deps.tokenServices, store: deps.store });
+    storeHealth.start(opened.store);
     const { keys, signer, tokenService, directory } = opened;
     const ownIssuer = config.issuers.find((issuer) => issuer.jwks.kind === 'own');
     if (ownIssuer === undefined) throw new Error('tokenService without its own issuer');
@@ -244,6 +249,7 @@ export function createApp(config: CompiledConfig, deps: AppDeps): App {
     tunnel.close();
     await forwarder.close();
     await authenticator?.close();
+    storeHealth.close();
     // After the listeners: no request can reach the store any more.
     await opened?.close();
     await new Promise<void>((resolve) => {

@@ -21,3 +21,8 @@ export class StoreError extends GatewayError {
 export function isStoreError(err: unknown): err is StoreError {
   return err instanceof StoreError;
 }
+
+/** The store could not be reached or could not answer in time (fail closed: 503). */
+export function isStoreUnavailable(err: unknown): boolean {
+  return err instanceof StoreError && err.code === 'ERR_STORE_UNAVAILABLE';
+}

@@ -222,6 +222,9 @@ export function createMemoryStore(): TokenStore {
     async close() {
       closed = true;
     },
+    async ping() {
+      open();
+    },
 
     async putTenant(id, now) {
       open();

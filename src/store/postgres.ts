@@ -318,6 +318,11 @@ export function createPostgresStore(options: PostgresStoreOptions): TokenStore {
       closed = true;
       await pool.end();
     },
+    async ping() {
+      await run(async (db) => {
+        await db.query('SELECT 1 FROM tenants LIMIT 1');
+      });
+    },
 
     async putTenant(id, now) {
       return run(async (db) => {

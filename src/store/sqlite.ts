@@ -277,6 +277,8 @@ function prepare(db: Database.Database) {
       'UPDATE refresh_tokens SET revoked_at = ? WHERE revoked_at IS NULL AND family_id IN (SELECT id FROM refresh_families WHERE client_id = ?)',
     ),
     insertRefreshToken: db.prepare<RefreshTokenRow>(`INSERT INTO refresh_tokens (${REFRESH_TOKEN}) VALUES (${params(REFRESH_TOKEN)})`),
+    // Reads a table's pages, not just the connection: a damaged file fails it.
+    ping: db.prepare('SELECT 1 FROM tenants LIMIT 1'),
     getRefreshToken: db.prepare<[string], RefreshTokenRow>(`SELECT ${REFRESH_TOKEN} FROM refresh_tokens WHERE hash = ?`),
     markUsed: db.prepare<[number, string]>('UPDATE refresh_tokens SET used_at = ? WHERE hash = ? AND used_at IS NULL'),
     revokeBeyondLive: db.prepare<{ client: string; at: number; keep: number }>(REVOKE_BEYOND_LIVE),
@@ -441,6 +443,9 @@ export function createSqliteStore(options: SqliteStoreOptions): TokenStore {
       if (closed) return;
       closed = true;
       db.close();
+    },
+    async ping() {
+      run((s) => s.ping.get());
     },
 
     async putTenant(id, now) {

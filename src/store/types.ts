@@ -120,6 +120,8 @@ export interface TokenStore {
   /** Brings the schema to the latest version; idempotent. */
   migrate(): Promise<void>;
   close(): Promise<void>;
+  /** Resolves when the store answers a read (readiness probes); fails like any call when it cannot. */
+  ping(): Promise<void>;
 
   // Directory (SPEC §4.4)
   putTenant(id: string, now: number): Promise<TenantRecord>;

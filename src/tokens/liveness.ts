@@ -106,6 +106,7 @@ export function createLivenessChecker(options: LivenessCacheOptions, deps: { sou
   const dead = negativeMax === 0 ? undefined : new LRUCache<string, Entry>({ max: negativeMax });
   const { clock, metrics, source } = deps;
   let generation = 0;
+  const inFlight = new Map<string, Promise<LivenessAnswer>>();
   const event = (cache: 'liveness' | 'liveness_negative', name: 'hit' | 'miss' | 'eviction') => metrics?.cacheEvents.inc({ cache, event: name });
 
   function cached(key: string): LivenessAnswer | undefined {
@@ -130,6 +131,8 @@ export function createLivenessChecker(options: LivenessCacheOptions, deps: { sou
 
   function evict(match: (tags: LivenessTags) => boolean): void {
     generation++;
+    // A check after this write must not join a lookup that started before it.
+    inFlight.clear();
     for (const [cache, entries] of [['liveness', live], ['liveness_negative', dead]] as const) {
       if (entries === undefined) continue;
       for (const [key, entry] of entries.entries()) {
@@ -141,19 +144,29 @@ export function createLivenessChecker(options: LivenessCacheOptions, deps: { sou
     }
   }
 
+  async function lookUp(key: string, identity: Identity, sid: string | undefined): Promise<LivenessAnswer> {
+    const at = generation;
+    const { answer, tags } = await source(identity, sid);
+    if (at === generation) {
+      const entry = { answer, tags, until: clock.now() + ttlMs };
+      if (answer.live) live.set(key, entry);
+      else dead?.set(key, entry);
+    }
+    return answer;
+  }
+
   return Object.freeze({
     async check(identity: Identity, sid: string | undefined = identity.sessionId): Promise<Identity> {
       const key = `${identity.tokenType}\u0000${identity.subject}\u0000${sid ?? ''}`;
       let answer = cached(key);
       if (answer === undefined) {
-        const at = generation;
-        const looked = await source(identity, sid);
-        answer = looked.answer;
-        if (at === generation) {
-          const entry = { answer, tags: looked.tags, until: clock.now() + ttlMs };
-          if (answer.live) live.set(key, entry);
-          else dead?.set(key, entry);
+        // Concurrent misses of one key share one lookup: an expiring answer costs one store read, not one per connection.
+        let pending = inFlight.get(key);
+        if (pending === undefined) {
+          pending = lookUp(key, identity, sid).finally(() => inFlight.delete(key));
+          inFlight.set(key, pending);
         }
+        answer = await pending;
       }
       // The claims must agree with the record they name (they always do for tokens the issuer signed).
       if (!answer.live || answer.tenantId !== identity.tenantId || answer.userId !== identity.userId) {
@@ -168,6 +181,7 @@ export function createLivenessChecker(options: LivenessCacheOptions, deps: { sou
     },
     clear(): void {
       generation++;
+      inFlight.clear();
       live.clear();
       dead?.clear();
     },

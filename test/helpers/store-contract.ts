@@ -952,10 +952,12 @@ export function storeContract(t: Test, name: string, makeStore: () => Promise<To
 
       t.test('a closed store refuses every call with ERR_STORE_CLOSED; closing twice is fine', async (t) => {
         const store = await makeStore();
+        await t.resolves(store.ping(), 'an open store answers a ping');
         await store.close();
         await store.close();
         const calls: [string, () => Promise<unknown>][] = [
           ['migrate', () => store.migrate()],
+          ['ping', () => store.ping()],
           ['putTenant', () => store.putTenant('a', T0)],
           ['getTenant', () => store.getTenant('a')],
           ['listTenants', () => store.listTenants()],

@@ -49,6 +49,7 @@ t.test('an unreadable SQLite store: exchange, refresh, management and the proxy 
   });
   const apiKey = ((await access.json()) as { secret: string }).secret;
   t.type(issued.refreshToken, 'string', 'the gateway worked before the outage');
+  t.equal((await fetch(`${s.gateway.adminUrl}/readyz`)).status, 200, 'ready before the outage');
 
   ruin(path);
 
@@ -99,6 +100,8 @@ t.test('an unreadable SQLite store: exchange, refresh, management and the proxy 
     t.ok(performance.now() - started < 2000, `${c.name}: answered at once, not after a timeout`);
   }
   t.equal(s.upstream.received.length, 0, 'nothing reached the upstream: fail closed');
+  t.equal((await fetch(`${s.gateway.adminUrl}/readyz`)).status, 503, 'readiness reports the unreachable store');
+  t.match(await (await fetch(`${s.gateway.adminUrl}/metrics`)).text(), /^m2m_gateway_store_up 0$/m, 'and so does the store gauge');
 
   const lines = s.gateway.logs.lines();
   t.notOk(lines.some((line) => /"status":500/.test(line)), 'no 500 anywhere');

@@ -121,6 +121,27 @@ t.test('eviction by tag, and a lookup that raced an eviction is not cached', asy
   t.equal(h.lookups('b'), 2, 'clear forgets everything');
 });
 
+t.test('concurrent misses of one key share one lookup; a check after an eviction does not join an older one', async (t) => {
+  const h = harness();
+  h.answers.set('a', LIVE);
+  let release = h.hold();
+  const checks = Array.from({ length: 32 }, () => h.checker.check(identity('a', 'f')));
+  release();
+  await Promise.all(checks);
+  t.equal(h.lookups('a'), 1, '32 concurrent connections, one lookup');
+
+  h.checker.clear();
+  release = h.hold();
+  const before = h.checker.check(identity('a', 'f'));
+  h.checker.apply({ change: { kind: 'apiToken', clientId: 'a' }, committedAt: h.clock.now() });
+  h.answers.set('a', DEAD);
+  const after = h.checker.check(identity('a', 'f'));
+  release();
+  await before.catch(() => undefined); // it raced the write: either answer is acceptable for it
+  await t.rejects(after, { code: 'ERR_AUTH_REVOKED' }, 'the check after the revocation looked up again');
+  t.equal(h.lookups('a'), 3);
+});
+
 t.test('each store change evicts exactly the answers it makes stale', async (t) => {
   const cases: { change: StoreChange; stale: string[] }[] = [
     { change: { kind: 'apiToken', clientId: 'a' }, stale: ['a'] },
