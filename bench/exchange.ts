@@ -30,6 +30,7 @@ import { createRateLimiter } from '../src/tokens/rate-limit.js';
 import { createSecretHasher } from '../src/tokens/secrets.js';
 import { createTokenService } from '../src/tokens/service.js';
 import { createJwtSigner } from '../src/tokens/signer.js';
+import { median } from './harness.js';
 
 const { values } = parseArgs({
   options: { seconds: { type: 'string', default: '3' }, rounds: { type: 'string', default: '3' }, algorithms: { type: 'string', default: 'RS256,ES256,EdDSA' }, store: { type: 'string', default: 'memory' } },
@@ -102,11 +103,6 @@ async function timed(fn: () => unknown | Promise<unknown>): Promise<number> {
     n += 50;
   }
   return n / seconds;
-}
-
-function median(xs: number[]): number {
-  const s = [...xs].sort((a, b) => a - b);
-  return s[Math.floor(s.length / 2)]!;
 }
 
 async function main(): Promise<void> {
