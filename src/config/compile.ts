@@ -11,6 +11,7 @@ import type {
   CompiledDirectory,
   CompiledIdentityHeaders,
   CompiledIssuer,
+  CompiledIssuerLiveness,
   CompiledRole,
   CompiledRoute,
   CompiledStore,
@@ -64,6 +65,11 @@ export function compileConfig(config: Config, baseDir: string): CompiledConfig {
         maxEntries: auth.negativeCache?.maxEntries ?? DEFAULTS.auth.negativeCache.maxEntries,
         ttlSeconds: auth.negativeCache?.ttlSeconds ?? DEFAULTS.auth.negativeCache.ttlSeconds,
       },
+    },
+    liveness: {
+      cacheTtlMs: (config.liveness?.cacheTtlSeconds ?? DEFAULTS.liveness.cacheTtlSeconds) * SECOND_MS,
+      maxEntries: config.liveness?.maxEntries ?? DEFAULTS.liveness.maxEntries,
+      negativeMaxEntries: config.liveness?.negativeMaxEntries ?? DEFAULTS.liveness.negativeMaxEntries,
     },
     dataDir,
     store: compileStore(config, baseDir, dataDir),
@@ -151,7 +157,14 @@ function compileIssuer(issuer: IssuerConfig, baseDir: string): CompiledIssuer {
           timeoutMs: jwks.timeoutMs ?? DEFAULTS.jwksUrl.timeoutMs,
         }
       : { kind: 'file', file: resolve(baseDir, jwks.file) },
+    ...(issuer.liveness === undefined ? {} : { liveness: compileIssuerLiveness(issuer.liveness) }),
   };
+}
+
+function compileIssuerLiveness(liveness: NonNullable<IssuerConfig['liveness']>): CompiledIssuerLiveness {
+  if ('postgres' in liveness) return { kind: 'postgres', url: liveness.postgres.url };
+  const api = liveness.issuerApi;
+  return { kind: 'issuerApi', url: api.url.replace(/\/+$/, ''), clientId: api.clientId, secret: api.secret, timeoutMs: api.timeoutMs ?? DEFAULTS.issuerApi.timeoutMs };
 }
 
 function compileIdentityHeaders(identity: Config['identityHeaders']): CompiledIdentityHeaders {

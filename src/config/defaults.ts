@@ -47,6 +47,8 @@ export const DEFAULTS = deepFreeze({
       subject: 'x-auth-subject',
     },
   },
+  liveness: { cacheTtlSeconds: 10, maxEntries: 50_000, negativeMaxEntries: 10_000 },
+  issuerApi: { timeoutMs: 5000 },
   dataDir: './data',
   store: { driver: 'sqlite', file: 'm2m-gateway.db' },
   tokenService: {

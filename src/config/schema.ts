@@ -51,6 +51,34 @@ const JwksUrl = Closed(
   { title: 'JWKS from a URL' },
 );
 
+const IssuerLiveness = Type.Union(
+  [
+    Closed(
+      {
+        postgres: Closed({
+          url: NonEmpty({ description: "The issuer's PostgreSQL (postgres://user:password@host:5432/db); use ${ENV} for the password. Revocations arrive by LISTEN/NOTIFY." }),
+        }),
+      },
+      { title: 'Liveness in the shared PostgreSQL' },
+    ),
+    Closed(
+      {
+        issuerApi: Closed({
+          url: NonEmpty({ description: "The issuer gateway's base URL (http:// or https://); its vendor-only routes answer." }),
+          clientId: NonEmpty({ description: "The issuer's environment client id (tokenService.vendor.clientId)." }),
+          secret: Type.String({ minLength: 32, description: "The issuer's environment secret; use ${ENV}." }),
+          timeoutMs: Type.Optional(Millis('Time allowed for one answer; then 503 (default 5000).', 60_000)),
+        }),
+      },
+      { title: 'Liveness through the issuer API' },
+    ),
+  ],
+  {
+    description:
+      "For tokens of another m2m-gateway's token service: where this gateway checks that a token's credential is still alive and reads its current roles (SPEC §5 sidecar). Without it, a valid signature is enough.",
+  },
+);
+
 const Issuer = Closed({
   name: Type.String({ pattern: '^[A-Za-z0-9_.-]{1,64}$', description: 'Name used in logs and metrics.' }),
   issuer: NonEmpty({ description: 'Exact `iss` value the tokens must carry.' }),
@@ -59,6 +87,7 @@ const Issuer = Closed({
   }),
   algorithms: Type.Array(AlgorithmSchema, { minItems: 1, uniqueItems: true }),
   jwks: Type.Union([JwksFile, JwksUrl]),
+  liveness: Type.Optional(IssuerLiveness),
 });
 
 const AuthRequirement = Closed(
@@ -194,6 +223,16 @@ export const ConfigSchema = Closed(
           }),
         ),
       }),
+    ),
+    liveness: Type.Optional(
+      Closed(
+        {
+          cacheTtlSeconds: Type.Optional(Seconds('How long an answer is reused when no change event arrives: the bound on staleness (default 10).', 300)),
+          maxEntries: Type.Optional(Type.Integer({ minimum: 1, maximum: 10_000_000, description: 'Live answers kept (default 50000).' })),
+          negativeMaxEntries: Type.Optional(Type.Integer({ minimum: 0, maximum: 1_000_000, description: 'Refused answers kept, in a cache of their own; 0 disables it (default 10000).' })),
+        },
+        { description: "Caches of the credential liveness checks (the token service's own tokens, and issuers with `liveness`)." },
+      ),
     ),
     dataDir: Type.Optional(NonEmpty({ description: 'Where the SQLite file and generated keys live (default ./data).' })),
     store: Type.Optional(Store),

@@ -28,6 +28,7 @@ export interface CompiledConfig {
     readonly cache: { readonly maxEntries: number; readonly maxTtlSeconds: number };
     readonly negativeCache: { readonly maxEntries: number; readonly ttlSeconds: number };
   };
+  readonly liveness: { readonly cacheTtlMs: number; readonly maxEntries: number; readonly negativeMaxEntries: number };
   /** Absolute directory of the SQLite file and generated keys. */
   readonly dataDir: string;
   readonly store: CompiledStore;
@@ -48,7 +49,13 @@ export interface CompiledIssuer {
   readonly audiences: readonly string[];
   readonly algorithms: readonly Algorithm[];
   readonly jwks: CompiledJwksFile | CompiledJwksUrl | CompiledJwksOwn;
+  /** Where the liveness of this issuer's tokens is checked (another m2m-gateway's token service); undefined: not checked. */
+  readonly liveness?: CompiledIssuerLiveness;
 }
+
+export type CompiledIssuerLiveness =
+  | { readonly kind: 'postgres'; readonly url: string }
+  | { readonly kind: 'issuerApi'; readonly url: string; readonly clientId: string; readonly secret: string; readonly timeoutMs: number };
 
 /** The token service's own keys, read in-process (no HTTP round trip). */
 export interface CompiledJwksOwn {

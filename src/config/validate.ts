@@ -333,7 +333,7 @@ function checkIssuers(issuers: readonly unknown[], report: Report): Set<string> 
     const jwks = field(issuer, 'jwks');
     const url = field(jwks, 'url');
     if (typeof url === 'string') {
-      const problem = jwksUrlProblem(url);
+      const problem = httpUrlProblem(url);
       if (problem !== undefined) report(['issuers', i, 'jwks', 'url'], `${problem} (got ${describeValue(url)})`, true);
       const before = field(jwks, 'refreshBeforeSeconds');
       const ttlValue = setting(field(jwks, 'cacheTtlSeconds'), DEFAULTS.jwksUrl.cacheTtlSeconds, 1);
@@ -345,11 +345,19 @@ function checkIssuers(issuers: readonly unknown[], report: Report): Set<string> 
         );
       }
     }
+    const liveness = field(issuer, 'liveness');
+    const pgUrl = field(field(liveness, 'postgres'), 'url');
+    if (typeof pgUrl === 'string' && !/^postgres(ql)?:\/\//.test(pgUrl)) report(['issuers', i, 'liveness', 'postgres', 'url'], 'must be a postgres:// or postgresql:// URL', true);
+    const apiUrl = field(field(liveness, 'issuerApi'), 'url');
+    if (typeof apiUrl === 'string') {
+      const problem = httpUrlProblem(apiUrl);
+      if (problem !== undefined) report(['issuers', i, 'liveness', 'issuerApi', 'url'], `${problem} (got ${describeValue(apiUrl)})`, true);
+    }
   });
   return new Set(issuers.map((issuer) => field(issuer, 'name')).filter((name) => typeof name === 'string'));
 }
 
-function jwksUrlProblem(text: string): string | undefined {
+function httpUrlProblem(text: string): string | undefined {
   let url: URL;
   try {
     url = new URL(text);

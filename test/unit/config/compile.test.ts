@@ -276,3 +276,18 @@ t.test('a postgres store keeps its URL; the SQLite file stays where it would be'
   t.same(compile(configWith({ store: { driver: 'postgres', url } })).store, { driver: 'postgres', path: '/etc/m2m/data/m2m-gateway.db', url });
   t.notOk('url' in compile(minimalConfig()).store, 'sqlite has no URL');
 });
+
+t.test('liveness caches get their defaults; an issuer checked through PostgreSQL or the issuer API gets its source', async (t) => {
+  t.same(compile(minimalConfig()).liveness, { cacheTtlMs: 10_000, maxEntries: 50_000, negativeMaxEntries: 10_000 });
+  t.same(compile(configWith({ liveness: { cacheTtlSeconds: 2, negativeMaxEntries: 0 } })).liveness, { cacheTtlMs: 2_000, maxEntries: 50_000, negativeMaxEntries: 0 });
+  t.equal(compile(minimalConfig()).issuers[0]!.liveness, undefined, 'no liveness source unless configured');
+  t.same(compile(configWith({ 'issuers.0.liveness': { postgres: { url: 'postgres://gw@db:5432/m2m' } } })).issuers[0]!.liveness, { kind: 'postgres', url: 'postgres://gw@db:5432/m2m' });
+  const secret = 's'.repeat(32);
+  t.same(compile(configWith({ 'issuers.0.liveness': { issuerApi: { url: 'http://issuer:8080/', clientId: 'env', secret } } })).issuers[0]!.liveness, {
+    kind: 'issuerApi',
+    url: 'http://issuer:8080',
+    clientId: 'env',
+    secret,
+    timeoutMs: 5000,
+  });
+});

@@ -272,3 +272,16 @@ t.test('the postgres store needs its URL, and only it takes one', async (t) => {
     ['a URL for the sqlite store', configWith({ store: { driver: 'sqlite', url } }), [['store.url', /^is used only by store\.driver postgres$/]]],
   ]);
 });
+
+t.test('an issuer liveness source is one complete, well-formed source', async (t) => {
+  const secret = 's'.repeat(32);
+  const withLiveness = (liveness: unknown) => configWith({ issuers: [issuer({ liveness })] });
+  t.doesNotThrow(() => validateConfig(withLiveness({ postgres: { url: 'postgresql://gw@db/m2m' } })));
+  t.doesNotThrow(() => validateConfig(withLiveness({ issuerApi: { url: 'https://issuer.internal', clientId: 'env', secret } })));
+  checkCases(t, [
+    ['postgres needs a postgres URL', withLiveness({ postgres: { url: 'mysql://db' } }), [['issuers[0].liveness.postgres.url', /postgres:\/\//]]],
+    ['the issuer API needs an http(s) URL', withLiveness({ issuerApi: { url: 'ftp://issuer', clientId: 'env', secret } }), [['issuers[0].liveness.issuerApi.url', /http or https/]]],
+    ['the environment secret is at least 32 characters', withLiveness({ issuerApi: { url: 'http://issuer', clientId: 'env', secret: 'short' } }), [['issuers[0].liveness.issuerApi.secret', /32/]]],
+    ['one source, not both', withLiveness({ postgres: { url: 'postgres://db' }, issuerApi: { url: 'http://issuer', clientId: 'env', secret } }), [['issuers[0].liveness', /./]]],
+  ]);
+});
