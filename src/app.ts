@@ -60,7 +60,18 @@ export const defaultTokenServices: TokenServiceFactory = async ({ config, tokenS
   const secretKey = await loadSecretKey({ value: ts.secretKey, dataDir: config.dataDir }, { log });
   const directory = createDirectory(config.directory, { store, clock });
   const rateLimiter = createRateLimiter(ts.rateLimit, { clock });
-  const tokenService = createTokenService(ts, { store, signer, keys, directory, hasher: createSecretHasher(secretKey), rateLimiter, clock, log, metrics });
+  const tokenService = createTokenService(ts, {
+    store,
+    signer,
+    keys,
+    directory,
+    hasher: createSecretHasher(secretKey),
+    rateLimiter,
+    clock,
+    log,
+    metrics,
+    liveness: { ttlMs: config.liveness.cacheTtlMs, maxEntries: config.liveness.maxEntries, negativeMaxEntries: config.liveness.negativeMaxEntries },
+  });
   return { tokenService, directory };
 };
 
@@ -220,7 +231,7 @@ export function createApp(config: CompiledConfig, deps: AppDeps): App {
     } else {
       const { keySources, liveness } = await startTokenService(ts);
       authenticator = createAuthenticator(config, { clock, metrics, log, keySources });
-      decider = createDecider(config, { authenticator, liveness: { issuer: ts.name, check: liveness } });
+      decider = createDecider(config, { authenticator, liveness: new Map([[ts.name, liveness]]) });
     }
     await authenticator.start();
     const proxy = await listen(proxyServer, config.server.port, config.server.host);

@@ -31,6 +31,8 @@ export interface Metrics {
   readonly storeUp: Gauge;
   /** Where the key-set age gauge reads from at scrape time: seconds since each issuer's set loaded. */
   setKeySetAges(source: () => Iterable<readonly [issuer: string, ageSeconds: number]>): void;
+  /** Where the change-feed gauge reads from at scrape time: undefined while no feed is configured. */
+  setChangeFeedConnected(source: () => boolean | undefined): void;
 }
 
 const LATENCY_BUCKETS = [0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10];
@@ -51,9 +53,13 @@ export function createMetrics(options: { processMetrics?: boolean } = {}): Metri
   if (options.processMetrics !== false) collectDefaultMetrics({ register: registry, prefix: 'm2m_gateway_' });
   const registers = [registry];
   let keySetAges: () => Iterable<readonly [string, number]> = () => [];
+  let changeFeed: () => boolean | undefined = () => undefined;
   return Object.freeze({
     setKeySetAges(source: () => Iterable<readonly [string, number]>) {
       keySetAges = source;
+    },
+    setChangeFeedConnected(source: () => boolean | undefined) {
+      changeFeed = source;
     },
     registry,
     requests: new Counter({
@@ -147,6 +153,11 @@ export function createMetrics(options: { processMetrics?: boolean } = {}): Metri
       name: 'm2m_gateway_change_feed_connected',
       help: 'Whether the store change feed (PostgreSQL LISTEN) is connected: 1, or 0 while caches rely on their TTL.',
       registers,
+      collect() {
+        this.reset();
+        const connected = changeFeed();
+        if (connected !== undefined) this.set(connected ? 1 : 0);
+      },
     }),
     storeUp: new Gauge({
       name: 'm2m_gateway_store_up',

@@ -31,12 +31,12 @@ export type DeciderConfig = Pick<CompiledConfig, 'routes' | 'identityHeaders' | 
 export interface DeciderDeps {
   readonly authenticator: Authenticator;
   /**
-   * The token service's liveness check (SPEC §3, §5): for identities of the local issuer only,
-   * after the signature and claims are verified. Its result — current roles and permissions — is
-   * what is authorized and injected. A `GatewayError` denies (ERR_AUTH_REVOKED → 401); anything
-   * else is a broken store and becomes 503, never an allow.
+   * Liveness checks by issuer name (SPEC §3, §5): the token service's own, and those of issuers
+   * configured with a liveness source, run after the signature and claims are verified. The result
+   * — current roles and permissions — is what is authorized and injected. A `GatewayError` denies
+   * (ERR_AUTH_REVOKED → 401); anything else is a broken store and becomes 503, never an allow.
    */
-  readonly liveness?: { readonly issuer: string; readonly check: (identity: Identity) => Promise<Identity> };
+  readonly liveness?: ReadonlyMap<string, (identity: Identity) => Promise<Identity>>;
 }
 
 export function createDecider(config: DeciderConfig, deps: DeciderDeps): Decide {
@@ -88,7 +88,8 @@ export function createDecider(config: DeciderConfig, deps: DeciderDeps): Decide 
         tokenFingerprint = hashToken(token).fingerprint;
         fingerprints.set(verified, tokenFingerprint);
       }
-      const identity = liveness !== undefined && verified.issuer === liveness.issuer ? await checkLive(liveness.check, verified) : verified;
+      const check = liveness?.get(verified.issuer);
+      const identity = check === undefined ? verified : await checkLive(check, verified);
       const forbidden = authorize(route.auth, identity);
       if (forbidden !== undefined) throw forbidden;
 

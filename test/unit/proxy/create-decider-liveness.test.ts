@@ -14,13 +14,15 @@ function setup(check: (identity: Identity) => Promise<Identity>, issuer = USER_A
   const calls: Identity[] = [];
   const decide = createDecider(compiledConfig({ routes: ROUTES }), {
     authenticator: fakeAuthenticator({ [GOOD]: USER_API_IDENTITY }),
-    liveness: {
-      issuer,
-      check: async (identity) => {
-        calls.push(identity);
-        return check(identity);
-      },
-    },
+    liveness: new Map([
+      [
+        issuer,
+        async (identity: Identity) => {
+          calls.push(identity);
+          return check(identity);
+        },
+      ],
+    ]),
   });
   const request = (url: string) => decide(requestFacts({ url, headers: [['Host', 'api.example.com'], ['Authorization', `Bearer ${GOOD}`]] }));
   return { request, calls };
