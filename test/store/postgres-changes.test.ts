@@ -367,3 +367,35 @@ t.test('close is idempotent and stops reconnecting', async (t) => {
   t.equal(feed.listener.connected(), false);
   t.equal(await terminateListener(feed.schema), 0, 'no listening session left');
 });
+
+t.test('channel names', async (t) => {
+  const longest = `s${'x'.repeat(62)}`;
+  const cases: readonly [string, string | undefined, string][] = [
+    ['the default schema has the plain channel', undefined, 'm2m_gateway_changes'],
+    ['a schema names its channel', 'tenant_store', 'm2m_gateway_changes_tenant_store'],
+  ];
+  for (const [name, schema, channel] of cases) t.equal(changeChannel(schema), channel, name);
+  t.ok(changeChannel(longest).length <= 63, 'a schema name too long for an identifier is shortened');
+  t.not(changeChannel(longest), changeChannel(`${longest.slice(0, -1)}y`), 'to a digest, so two long names still differ');
+  t.throws(() => changeChannel('Robert"; DROP'), { code: 'ERR_STORE_INVALID' }, 'a schema that is not a plain identifier is refused');
+});
+
+t.test('a store whose schema name is as long as PostgreSQL allows publishes and listens', async (t) => {
+  const schema = `s${'x'.repeat(62)}`;
+  const admin = new pg.Client({ connectionString: database.url });
+  await admin.connect();
+  t.teardown(() => admin.end());
+  await admin.query(`CREATE SCHEMA ${schema}`);
+  const store = createPostgresStore({ connectionString: database.url, schema });
+  t.teardown(() => store.close());
+  await store.migrate();
+  const changes = inbox<StoreChangeEvent>();
+  const listener = createPostgresChangeListener(
+    { connectionString: database.url, schema },
+    { log: createLogger({ level: 'silent' }), handlers: { onChange: (event) => changes.push(event), onReset: () => undefined } },
+  );
+  t.teardown(() => listener.close());
+  await listener.start();
+  await store.insertSigningKey(signingKey());
+  t.same((await changes.next()).change, { kind: 'signingKeys' });
+});
