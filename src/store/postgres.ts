@@ -9,7 +9,12 @@
  * count the live tokens without seeing each other's, so the live cap holds across processes.
  * A call that cannot reach the database, or waits beyond the statement timeout, fails with
  * ERR_STORE_UNAVAILABLE (fail closed, security case 51).
+ *
+ * Every write that can revoke something or change a cached answer publishes a StoreChange with
+ * NOTIFY in its own transaction (SPEC §5: every replica evicts at once); postgres-changes.ts
+ * listens for them.
  */
+import { createHash } from 'node:crypto';
 import pg from 'pg';
 import { StoreError } from './errors.js';
 import { assertSchemaCurrent, pendingMigrations, type AppliedMigration } from './migrations.js';
@@ -40,7 +45,7 @@ import {
   type RefreshTokenRow,
   type SigningKeyRow,
 } from './records.js';
-import type { OwnerKind, RefreshFamilyRecord, RefreshTokenRecord, RotateOutcome, TenantRecord, TokenStore } from './types.js';
+import type { OwnerKind, RefreshFamilyRecord, RefreshTokenRecord, RotateOutcome, StoreChange, TenantRecord, TokenStore } from './types.js';
 
 export interface PostgresStoreOptions {
   /** A libpq-style URL: `postgres://user:password@host:5432/database`. */
@@ -234,15 +239,48 @@ async function revokeFamiliesOfClient(db: Db, clientId: string, now: number): Pr
 
 const SCHEMA_NAME = /^[a-z_][a-z0-9_]{0,62}$/;
 
+function assertSchemaName(schema: string): void {
+  if (!SCHEMA_NAME.test(schema)) throw new StoreError('ERR_STORE_INVALID', 'schema must be a lower-case SQL identifier');
+}
+
+const CHANGE_CHANNEL = 'm2m_gateway_changes';
+/** Channel names are identifiers: at most NAMEDATALEN - 1 bytes. */
+const MAX_CHANNEL_LENGTH = 63;
+
+/**
+ * The NOTIFY channel of a store's change events, for the writer and the listener alike. NOTIFY
+ * reaches every session on the database, so a store in a schema of its own gets a channel of its
+ * own; a schema name too long to fit is replaced by a digest of it.
+ */
+export function changeChannel(schema?: string): string {
+  if (schema === undefined) return CHANGE_CHANNEL;
+  assertSchemaName(schema);
+  const named = `${CHANGE_CHANNEL}_${schema}`;
+  if (named.length <= MAX_CHANNEL_LENGTH) return named;
+  const digest = createHash('sha256').update(schema).digest('hex');
+  return `${CHANGE_CHANNEL}_${digest.slice(0, MAX_CHANNEL_LENGTH - CHANGE_CHANNEL.length - 1)}`;
+}
+
+/**
+ * Publishes `change` in the caller's transaction: PostgreSQL delivers it when that transaction
+ * commits, never when it rolls back. Payload: `{"change": …, "committedAt": epoch ms}` on the
+ * server's clock, read here, the last statement before COMMIT. Ids come from validated input or
+ * from our own generators (at most 256 characters each), far below NOTIFY's 8000-byte limit.
+ */
+async function publish(db: Db, channel: string, change: StoreChange): Promise<void> {
+  await db.query(
+    "SELECT pg_notify($1, json_build_object('change', $2::json, 'committedAt', (extract(epoch FROM clock_timestamp()) * 1000)::bigint)::text)",
+    [channel, JSON.stringify(change)],
+  );
+}
+
 /**
  * Opens a PostgreSQL token store (a pool; connections are made on first use). Call `migrate()`
  * before anything else; a database already at this build's schema also works without it.
  */
 export function createPostgresStore(options: PostgresStoreOptions): TokenStore {
   const { poolSize, statementTimeoutMs, connectTimeoutMs } = { ...DEFAULTS, ...options };
-  if (options.schema !== undefined && !SCHEMA_NAME.test(options.schema)) {
-    throw new StoreError('ERR_STORE_INVALID', 'schema must be a lower-case SQL identifier');
-  }
+  const channel = changeChannel(options.schema);
   const pool = new pg.Pool({
     connectionString: options.connectionString,
     max: poolSize,
@@ -284,6 +322,8 @@ export function createPostgresStore(options: PostgresStoreOptions): TokenStore {
       throw translate(err);
     }
   };
+
+  const notify = (db: Db, change: StoreChange) => publish(db, channel, change);
 
   const listByOwner = <R extends pg.QueryResultRow>(
     table: string,
@@ -362,6 +402,7 @@ export function createPostgresStore(options: PostgresStoreOptions): TokenStore {
         await db.query('UPDATE access_tokens SET revoked_at = $1 WHERE tenant_id = $2 AND revoked_at IS NULL', [now, id]);
         await db.query('DELETE FROM memberships WHERE tenant_id = $1', [id]);
         await db.query('DELETE FROM tenants WHERE id = $1', [id]);
+        await notify(db, { kind: 'tenant', tenantId: id });
         return true;
       });
     },
@@ -376,6 +417,7 @@ export function createPostgresStore(options: PostgresStoreOptions): TokenStore {
            RETURNING ${MEMBERSHIP}`,
           [values.tenant_id, values.user_id, values.role_ids, values.created_at, values.updated_at],
         );
+        await notify(db, { kind: 'membership', tenantId, userId });
         return membershipFromRow(row!);
       });
     },
@@ -396,7 +438,11 @@ export function createPostgresStore(options: PostgresStoreOptions): TokenStore {
       );
     },
     async deleteMembership(tenantId, userId) {
-      return run(async (db) => (await changed(db, 'DELETE FROM memberships WHERE tenant_id = $1 AND user_id = $2', [tenantId, userId])) === 1);
+      return tx(async (db) => {
+        if ((await changed(db, 'DELETE FROM memberships WHERE tenant_id = $1 AND user_id = $2', [tenantId, userId])) === 0) return false;
+        await notify(db, { kind: 'membership', tenantId, userId });
+        return true;
+      });
     },
 
     async insertApiToken(record) {
@@ -424,6 +470,7 @@ export function createPostgresStore(options: PostgresStoreOptions): TokenStore {
           r.permission_ids,
           r.client_id,
         ]);
+        await notify(db, { kind: 'apiToken', clientId });
         return updated;
       });
     },
@@ -433,6 +480,7 @@ export function createPostgresStore(options: PostgresStoreOptions): TokenStore {
           return false;
         }
         await revokeFamiliesOfClient(db, clientId, now);
+        await notify(db, { kind: 'apiToken', clientId });
         return true;
       });
     },
@@ -450,7 +498,11 @@ export function createPostgresStore(options: PostgresStoreOptions): TokenStore {
       return (await listByOwner<AccessTokenRow>('access_tokens', ACCESS_TOKEN, filter)).map(accessTokenFromRow);
     },
     async revokeAccessToken(id, now) {
-      return run(async (db) => (await changed(db, 'UPDATE access_tokens SET revoked_at = $1 WHERE id = $2 AND revoked_at IS NULL', [now, id])) === 1);
+      return tx(async (db) => {
+        if ((await changed(db, 'UPDATE access_tokens SET revoked_at = $1 WHERE id = $2 AND revoked_at IS NULL', [now, id])) === 0) return false;
+        await notify(db, { kind: 'accessToken', id });
+        return true;
+      });
     },
     // Live = neither revoked nor expired (records.isActiveAccessToken).
     async listActiveAccessTokenIds(owner, now) {
@@ -513,6 +565,7 @@ export function createPostgresStore(options: PostgresStoreOptions): TokenStore {
         if (check === 'reused') {
           // RFC 9700 §4.14.2: a replay revokes the whole family, in the same transaction.
           await revokeFamily(db, token.familyId, now);
+          await notify(db, { kind: 'refreshFamily', familyId: token.familyId });
           return { outcome: 'reused', familyId: token.familyId, clientId: token.clientId };
         }
         if (check !== 'rotate') return { outcome: check };
@@ -533,12 +586,17 @@ export function createPostgresStore(options: PostgresStoreOptions): TokenStore {
         const family = await getFamily(db, id);
         if (family === undefined) return false;
         await lockCredential(db, family.clientId);
-        return revokeFamily(db, id, now);
+        if (!(await revokeFamily(db, id, now))) return false;
+        await notify(db, { kind: 'refreshFamily', familyId: id });
+        return true;
       });
     },
 
     async insertSigningKey(record) {
-      await run((db) => insertSigningKey(db, signingKeyToRow(record)));
+      await tx(async (db) => {
+        await insertSigningKey(db, signingKeyToRow(record));
+        await notify(db, { kind: 'signingKeys' });
+      });
     },
     async listSigningKeys() {
       return run(async (db) => (await all<SigningKeyRow>(db, `SELECT ${SIGNING_KEY} FROM signing_keys ${NEWEST_FIRST}`, [])).map(signingKeyFromRow));
@@ -549,11 +607,16 @@ export function createPostgresStore(options: PostgresStoreOptions): TokenStore {
         if (row === undefined) return undefined;
         const updated = patchSigningKey(signingKeyFromRow(row), patch);
         await db.query('UPDATE signing_keys SET retired_at = $1, remove_after = $2 WHERE kid = $3', [updated.retiredAt, updated.removeAfter, kid]);
+        await notify(db, { kind: 'signingKeys' });
         return updated;
       });
     },
     async deleteSigningKey(kid) {
-      return run(async (db) => (await changed(db, 'DELETE FROM signing_keys WHERE kid = $1', [kid])) === 1);
+      return tx(async (db) => {
+        if ((await changed(db, 'DELETE FROM signing_keys WHERE kid = $1', [kid])) === 0) return false;
+        await notify(db, { kind: 'signingKeys' });
+        return true;
+      });
     },
   };
   return Object.freeze(store);
