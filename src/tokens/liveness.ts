@@ -1,6 +1,9 @@
 import { LRUCache } from 'lru-cache';
+import type { Identity } from '../auth/identity.js';
 import type { Clock } from '../clock.js';
+import type { TokenType } from '../config/schema.js';
 import type { Metrics } from '../metrics.js';
+import type { OwnerKind } from '../store/types.js';
 
 /**
  * One liveness answer of the token service (SPEC §3 "Deleted / revoked"): whether a credential
@@ -25,6 +28,30 @@ export interface LivenessTags {
   readonly familyId: string | undefined;
   readonly tenantId: string | undefined;
   readonly userId: string | undefined;
+}
+
+/** A liveness answer with what it depends on: what every liveness source (the store, the issuer's API) returns. */
+export interface LivenessLookup {
+  readonly answer: LivenessAnswer;
+  readonly tags: LivenessTags;
+}
+
+/** Who owns the credential a token type stands for. */
+export const OWNER_OF: Readonly<Record<TokenType, OwnerKind>> = Object.freeze({
+  userApiToken: 'user',
+  tenantApiToken: 'tenant',
+  userAccessToken: 'user',
+  tenantAccessToken: 'tenant',
+});
+
+/** Which credential a token type stands for: a client-credentials token ("api") or an access token. */
+export function credentialOf(type: TokenType): 'api' | 'access' {
+  return type === 'userApiToken' || type === 'tenantApiToken' ? 'api' : 'access';
+}
+
+/** What the liveness answer for `identity` (and its refresh family `sid`) depends on. */
+export function livenessTags(identity: Identity, sid: string | undefined): LivenessTags {
+  return { subject: identity.subject, familyId: sid, tenantId: identity.tenantId, userId: identity.userId };
 }
 
 interface Entry {

@@ -11,12 +11,13 @@ import type { Metrics } from '../metrics.js';
 import type { AccessTokenRecord, ApiTokenRecord, MembershipRecord, OwnerKind, RefreshTokenRecord, TokenStore } from '../store/types.js';
 import { checkId, type ObservableDirectory } from './directory.js';
 import type { KeyManager } from './keys.js';
-import { createLivenessCache, type LivenessAnswer, type LivenessTags } from './liveness.js';
+import { createLivenessCache, credentialOf, livenessTags, OWNER_OF, type LivenessLookup } from './liveness.js';
 import type { RateLimiter } from './rate-limit.js';
 import { generateId, generateSecret, type SecretHasher } from './secrets.js';
 import type { JwtSigner } from './signer.js';
 import type {
   AccessTokenInfo,
+  ApiTokenInfo,
   AuthenticatedClient,
   Caller,
   CreateAccessTokenInput,
@@ -59,12 +60,6 @@ const MAX_GRANTS = 256;
 
 const API_TYPE: Readonly<Record<OwnerKind, TokenType>> = { user: 'userApiToken', tenant: 'tenantApiToken' };
 const ACCESS_TYPE: Readonly<Record<OwnerKind, TokenType>> = { user: 'userAccessToken', tenant: 'tenantAccessToken' };
-const OWNER_OF: Readonly<Record<TokenType, OwnerKind>> = {
-  userApiToken: 'user',
-  tenantApiToken: 'tenant',
-  userAccessToken: 'user',
-  tenantAccessToken: 'tenant',
-};
 
 function invalid(field: string, problem: string): GatewayError {
   return new GatewayError('ERR_VALIDATION', `${field} ${problem}`, { problems: [`${field} ${problem}`] });
@@ -514,10 +509,23 @@ export function createTokenService(config: CompiledTokenService, deps: TokenServ
 
   // ---- liveness ------------------------------------------------------------------------------
 
-  async function lookUpLiveness(identity: Identity, sid: string | undefined, now: number): Promise<{ answer: LivenessAnswer; tags: LivenessTags }> {
+  /**
+   * The one liveness check of a client-credentials JWT: its credential exists with that owner and
+   * is alive, its refresh family exists, is not revoked and belongs to it, and (user tokens) the
+   * user is still a member of the tenant. What it grants now, or undefined.
+   */
+  async function liveApiToken(owner: OwnerKind, clientId: string, familyId: string, now: number): Promise<{ record: ApiTokenRecord; grants: { roles: string[]; permissions: string[] } } | undefined> {
+    const [record, family] = await Promise.all([store.getApiToken(clientId), store.getRefreshFamily(familyId)]);
+    if (record === undefined || record.owner !== owner || !isAlive(record, now)) return undefined;
+    if (family === undefined || family.revokedAt !== null || family.clientId !== record.clientId) return undefined;
+    const grants = await apiGrants(record);
+    return grants === undefined ? undefined : { record, grants };
+  }
+
+  async function lookUpLiveness(identity: Identity, sid: string | undefined, now: number): Promise<LivenessLookup> {
     const type = identity.tokenType;
     const owner = OWNER_OF[type];
-    const tags: LivenessTags = { subject: identity.subject, familyId: sid, tenantId: identity.tenantId, userId: identity.userId };
+    const tags = livenessTags(identity, sid);
     const dead = { answer: { live: false } as const, tags };
     if (credentialOf(type) === 'access') {
       if (!config.accessTokens.enabled) return dead;
@@ -529,11 +537,9 @@ export function createTokenService(config: CompiledTokenService, deps: TokenServ
     if (!config.apiTokens.enabled) return dead;
     // Every client-credentials JWT we mint carries its family; one without is not ours to trust.
     if (sid === undefined) return dead;
-    const [record, family] = await Promise.all([store.getApiToken(identity.subject), store.getRefreshFamily(sid)]);
-    if (record === undefined || record.owner !== owner || !isAlive(record, now)) return dead;
-    if (family === undefined || family.revokedAt !== null || family.clientId !== record.clientId) return dead;
-    const grants = await apiGrants(record);
-    if (grants === undefined) return dead;
+    const live = await liveApiToken(owner, identity.subject, sid, now);
+    if (live === undefined) return dead;
+    const { record, grants } = live;
     return { answer: { live: true, tenantId: record.tenantId, userId: record.userId ?? undefined, ...grants, expiresAt: record.expiresAt }, tags };
   }
 
@@ -600,6 +606,21 @@ export function createTokenService(config: CompiledTokenService, deps: TokenServ
         ...(record.expiresAt === null ? {} : { expires: new Date(record.expiresAt).toISOString() }),
       };
     },
+    async apiTokenInfo(owner: OwnerKind, clientId: string, familyId: string): Promise<ApiTokenInfo | undefined> {
+      // Refused like the access-token lookups while the kind is off, so a sidecar refuses the token too.
+      requireEnabled('apiTokens');
+      const live = await liveApiToken(owner, clientId, familyId, clock.now());
+      if (live === undefined) return undefined;
+      const { record, grants } = live;
+      return {
+        clientId: record.clientId,
+        tenantId: record.tenantId,
+        ...(record.userId === null ? {} : { userId: record.userId }),
+        roles: grants.roles,
+        permissions: grants.permissions,
+        ...(record.expiresAt === null ? {} : { expires: new Date(record.expiresAt).toISOString() }),
+      };
+    },
     async authenticateClient(credentials: { readonly clientId: string; readonly secret: string }, caller: Caller): Promise<AuthenticatedClient> {
       const record = await authenticate(credentials, caller);
       return Object.freeze({ clientId: record.clientId });
@@ -613,7 +634,3 @@ export function createTokenService(config: CompiledTokenService, deps: TokenServ
   });
 }
 
-/** Which credential a token type stands for. */
-function credentialOf(type: TokenType): 'api' | 'access' {
-  return type === 'userApiToken' || type === 'tenantApiToken' ? 'api' : 'access';
-}
