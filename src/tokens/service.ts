@@ -114,6 +114,17 @@ function refused(code: ErrorCode, detail: string): GatewayError {
   return new GatewayError(code, detail);
 }
 
+/** What the vendor-only lookups answer about a live credential besides its id: owner, current grants, expiry. */
+function vendorView(record: { readonly tenantId: string; readonly userId: string | null; readonly expiresAt: number | null }, grants: { roles: string[]; permissions: string[] }): Omit<AccessTokenInfo, 'id'> {
+  return {
+    tenantId: record.tenantId,
+    ...(record.userId === null ? {} : { userId: record.userId }),
+    roles: grants.roles,
+    permissions: grants.permissions,
+    ...(record.expiresAt === null ? {} : { expires: new Date(record.expiresAt).toISOString() }),
+  };
+}
+
 const isAlive = (r: { readonly revokedAt: number | null; readonly expiresAt: number | null }, now: number): boolean =>
   r.revokedAt === null && (r.expiresAt === null || r.expiresAt > now);
 
@@ -597,29 +608,14 @@ export function createTokenService(config: CompiledTokenService, deps: TokenServ
       const record = await store.getAccessToken(id);
       const grants = await accessGrants(record, owner, clock.now());
       if (record === undefined || grants === undefined) return undefined;
-      return {
-        id: record.id,
-        tenantId: record.tenantId,
-        ...(record.userId === null ? {} : { userId: record.userId }),
-        roles: grants.roles,
-        permissions: grants.permissions,
-        ...(record.expiresAt === null ? {} : { expires: new Date(record.expiresAt).toISOString() }),
-      };
+      return { id: record.id, ...vendorView(record, grants) };
     },
     async apiTokenInfo(owner: OwnerKind, clientId: string, familyId: string): Promise<ApiTokenInfo | undefined> {
       // Refused like the access-token lookups while the kind is off, so a sidecar refuses the token too.
       requireEnabled('apiTokens');
       const live = await liveApiToken(owner, clientId, familyId, clock.now());
       if (live === undefined) return undefined;
-      const { record, grants } = live;
-      return {
-        clientId: record.clientId,
-        tenantId: record.tenantId,
-        ...(record.userId === null ? {} : { userId: record.userId }),
-        roles: grants.roles,
-        permissions: grants.permissions,
-        ...(record.expiresAt === null ? {} : { expires: new Date(record.expiresAt).toISOString() }),
-      };
+      return { clientId: live.record.clientId, ...vendorView(live.record, live.grants) };
     },
     async authenticateClient(credentials: { readonly clientId: string; readonly secret: string }, caller: Caller): Promise<AuthenticatedClient> {
       const record = await authenticate(credentials, caller);

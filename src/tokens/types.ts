@@ -82,13 +82,8 @@ export interface AccessTokenInfo {
  * The vendor-only view of one refresh family (`sid`) of a client-credentials token: this
  * gateway's counterpart of `AccessTokenInfo`, which sidecars ask when they cannot read the store.
  */
-export interface ApiTokenInfo {
+export interface ApiTokenInfo extends Omit<AccessTokenInfo, 'id'> {
   readonly clientId: string;
-  readonly tenantId: string;
-  readonly userId?: string;
-  readonly roles: readonly string[];
-  readonly permissions: readonly string[];
-  readonly expires?: string;
 }
 
 export interface TokenService {
