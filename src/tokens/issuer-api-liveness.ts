@@ -108,7 +108,8 @@ function until<T>(pending: Promise<T>, signal: AbortSignal): Promise<T> {
  * environment's vendor token from `POST /auth/vendor`, cached until shortly before it expires and
  * obtained again once when the issuer answers 401.
  *
- * One keep-alive undici `Pool`, so lookups do not connect per request. 404 and 403 "Api tokens are
+ * One keep-alive undici `Pool`, so lookups do not connect per request; it follows no redirect, so
+ * the vendor token never reaches another host. 404 and 403 "Api tokens are
  * disabled" are "not alive"; every other outcome (5xx, timeout, refused connection, a body that is
  * not the expected shape) is `ERR_STORE_UNAVAILABLE`, so the caller fails closed. The logs name the
  * issuer's origin and the vendor clientId, never the secret or the vendor token.

@@ -147,7 +147,7 @@ async function fakeIssuer(t: Teardown, lookup: (req: IncomingMessage, res: Serve
   t.teardown(() => issuer.close());
   let issued = 0;
   issuer.handle((req, res) => {
-    if (req.url === '/auth/vendor') {
+    if (req.url?.endsWith('/auth/vendor') === true) {
       issued++;
       res.writeHead(200, { 'content-type': 'application/json' });
       res.end(JSON.stringify({ token: `vendor-${issued}`, expiresIn: 100 }));
@@ -257,6 +257,20 @@ t.test('wrong vendor credentials fail closed, and the real issuer takes a re-aut
   t.match((await lookUp(src, c.tenantJwt)).answer, { live: true });
   gatewayClock.advance(3_601_000);
   t.match((await lookUp(src, c.tenantJwt)).answer, { live: true, roles: ['viewer'] });
+});
+
+t.test("lookups go below the URL's path, with the ids as single encoded segments", async (t) => {
+  const { issuer } = await fakeIssuer(t, (_req, res) =>
+    reply(res, 200, JSON.stringify({ clientId: 'a/b', tenantId: 'tenant-1', userId: 'user-1', roles: [], permissions: [], expires: '2030-01-01T00:00:00.000Z' })),
+  );
+  const src = source(`${issuer.url}/frontegg/`);
+  t.teardown(() => src.close());
+  const looked = await src.lookUp({ ...USER_API_IDENTITY, subject: 'a/b' }, 's id');
+  t.strictSame(looked.answer, { live: true, tenantId: 'tenant-1', userId: 'user-1', roles: [], permissions: [], expiresAt: Date.UTC(2030, 0, 1) });
+  t.strictSame(
+    issuer.received.map((r) => r.url),
+    ['/frontegg/auth/vendor', '/frontegg/identity/resources/vendor-only/users/api-tokens/v1/a%2Fb/sessions/s%20id'],
+  );
 });
 
 t.test('the issuer route: a vendor token is required, bad path segments are 4xx', async (t) => {
