@@ -209,6 +209,16 @@ export function createTokenApi(options: Pick<CompiledTokenService, 'issuer' | 'r
     return { status: 204 };
   }));
 
+  // This gateway's extension of Frontegg's vendor-only lookups: one refresh family (`sid`) of a
+  // client-credentials token, asked by sidecars that cannot read the store.
+  for (const owner of ['user', 'tenant'] as const) {
+    add('GET', `/identity/resources/vendor-only/${owner}s/api-tokens/v1/:clientId/sessions/:sid`, 'frontegg', vendor(async (_req, p) => {
+      const info = await service.apiTokenInfo(owner, p.clientId!, p.sid!);
+      if (info === undefined) throw new GatewayError('ERR_NOT_FOUND');
+      return { status: 200, body: info };
+    }));
+  }
+
   // §4.3 Access tokens: the JWT is returned once, in `secret`.
   for (const owner of ['user', 'tenant'] as const) {
     const base = `/identity/resources/${owner}s/access-tokens/v1`;

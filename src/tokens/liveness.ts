@@ -1,9 +1,10 @@
 import { LRUCache } from 'lru-cache';
-import type { Clock } from '../clock.js';
-import type { Metrics } from '../metrics.js';
 import type { Identity } from '../auth/identity.js';
+import type { Clock } from '../clock.js';
+import type { TokenType } from '../config/schema.js';
+import type { Metrics } from '../metrics.js';
 import { GatewayError } from '../errors.js';
-import type { StoreChange, StoreChangeEvent } from '../store/types.js';
+import type { OwnerKind, StoreChange, StoreChangeEvent } from '../store/types.js';
 
 /**
  * One liveness answer of the token service (SPEC §3 "Deleted / revoked"): whether a credential
@@ -30,10 +31,28 @@ export interface LivenessTags {
   readonly userId: string | undefined;
 }
 
-/** An answer with what it depends on: what a liveness source looks up on a cache miss. */
+/** A liveness answer with what it depends on: what every liveness source (the store, the issuer's API) returns. */
 export interface LivenessLookup {
   readonly answer: LivenessAnswer;
   readonly tags: LivenessTags;
+}
+
+/** Who owns the credential a token type stands for. */
+export const OWNER_OF: Readonly<Record<TokenType, OwnerKind>> = Object.freeze({
+  userApiToken: 'user',
+  tenantApiToken: 'tenant',
+  userAccessToken: 'user',
+  tenantAccessToken: 'tenant',
+});
+
+/** Which credential a token type stands for: a client-credentials token ("api") or an access token. */
+export function credentialOf(type: TokenType): 'api' | 'access' {
+  return type === 'userApiToken' || type === 'tenantApiToken' ? 'api' : 'access';
+}
+
+/** What the liveness answer for `identity` (and its refresh family `sid`) depends on. */
+export function livenessTags(identity: Identity, sid: string | undefined): LivenessTags {
+  return { subject: identity.subject, familyId: sid, tenantId: identity.tenantId, userId: identity.userId };
 }
 
 /**

@@ -11,12 +11,14 @@ import type { Metrics } from '../metrics.js';
 import type { AccessTokenRecord, ApiTokenRecord, MembershipRecord, OwnerKind, RefreshTokenRecord, TokenStore } from '../store/types.js';
 import { checkId, type ObservableDirectory } from './directory.js';
 import type { KeyManager } from './keys.js';
-import { createLivenessChecker, type LivenessCacheOptions, type LivenessChecker, type LivenessLookup, type LivenessTags } from './liveness.js';
+import { createLivenessChecker, credentialOf, type LivenessCacheOptions, type LivenessChecker } from './liveness.js';
+import { createStoreLiveness, isAlive } from './store-liveness.js';
 import type { RateLimiter } from './rate-limit.js';
 import { generateId, generateSecret, type SecretHasher } from './secrets.js';
 import type { JwtSigner } from './signer.js';
 import type {
   AccessTokenInfo,
+  ApiTokenInfo,
   AuthenticatedClient,
   Caller,
   CreateAccessTokenInput,
@@ -59,12 +61,6 @@ const MAX_GRANTS = 256;
 
 const API_TYPE: Readonly<Record<OwnerKind, TokenType>> = { user: 'userApiToken', tenant: 'tenantApiToken' };
 const ACCESS_TYPE: Readonly<Record<OwnerKind, TokenType>> = { user: 'userAccessToken', tenant: 'tenantAccessToken' };
-const OWNER_OF: Readonly<Record<TokenType, OwnerKind>> = {
-  userApiToken: 'user',
-  tenantApiToken: 'tenant',
-  userAccessToken: 'user',
-  tenantAccessToken: 'tenant',
-};
 
 function invalid(field: string, problem: string): GatewayError {
   return new GatewayError('ERR_VALIDATION', `${field} ${problem}`, { problems: [`${field} ${problem}`] });
@@ -119,8 +115,16 @@ function refused(code: ErrorCode, detail: string): GatewayError {
   return new GatewayError(code, detail);
 }
 
-const isAlive = (r: { readonly revokedAt: number | null; readonly expiresAt: number | null }, now: number): boolean =>
-  r.revokedAt === null && (r.expiresAt === null || r.expiresAt > now);
+/** What the vendor-only lookups answer about a live credential besides its id: owner, current grants, expiry. */
+function vendorView(record: { readonly tenantId: string; readonly userId: string | null; readonly expiresAt: number | null }, grants: { roles: string[]; permissions: string[] }): Omit<AccessTokenInfo, 'id'> {
+  return {
+    tenantId: record.tenantId,
+    ...(record.userId === null ? {} : { userId: record.userId }),
+    roles: grants.roles,
+    permissions: grants.permissions,
+    ...(record.expiresAt === null ? {} : { expires: new Date(record.expiresAt).toISOString() }),
+  };
+}
 
 /**
  * The token service of SPEC §3–§4: client-credentials tokens, access tokens, exchange, refresh
@@ -135,7 +139,11 @@ const isAlive = (r: { readonly revokedAt: number | null; readonly expiresAt: num
 export function createTokenService(config: CompiledTokenService, deps: TokenServiceDeps): GatewayTokenService {
   const { store, signer, keys, directory, hasher, rateLimiter, clock } = deps;
   const log = deps.log.child({ component: 'tokens' });
-  const liveness = createLivenessChecker(deps.liveness ?? {}, { source: (identity, sid) => lookUpLiveness(identity, sid, clock.now()), clock, metrics: deps.metrics });
+  const { apiGrants, accessGrants, liveApiToken, source } = createStoreLiveness(
+    { apiTokens: config.apiTokens.enabled, accessTokens: config.accessTokens.enabled },
+    { store, directory, now: () => clock.now() },
+  );
+  const liveness = createLivenessChecker(deps.liveness ?? {}, { source, clock, metrics: deps.metrics });
   const refreshTtlMs = config.refreshTokens.ttlSeconds * 1000;
   const maxRefresh = config.refreshTokens.maxPerCredential;
 
@@ -333,22 +341,7 @@ export function createTokenService(config: CompiledTokenService, deps: TokenServ
     log.info({ id, owner, tenantId: scope.tenantId }, 'access token deleted');
   }
 
-  /** What a live access token grants now, or undefined when it (or its user's membership) is gone. */
-  async function accessGrants(record: AccessTokenRecord | undefined, owner: OwnerKind, now: number): Promise<{ roles: string[]; permissions: string[] } | undefined> {
-    if (record === undefined || record.owner !== owner || !isAlive(record, now)) return undefined;
-    if (owner === 'tenant') return directory.grants(record.roleIds, record.permissionIds);
-    const membership = await store.getMembership(record.tenantId, record.userId ?? '');
-    return membership === undefined ? undefined : directory.grants(membership.roleIds, null);
-  }
-
   // ---- exchange and refresh ------------------------------------------------------------------
-
-  /** What a client-credentials token grants now: the user's membership roles, or the token's own grants. */
-  async function apiGrants(record: ApiTokenRecord): Promise<{ roles: string[]; permissions: string[] } | undefined> {
-    if (record.owner === 'tenant') return directory.grants(record.roleIds, record.permissionIds);
-    const membership = await store.getMembership(record.tenantId, record.userId ?? '');
-    return membership === undefined ? undefined : directory.grants(membership.roleIds, null);
-  }
 
   async function issue(record: ApiTokenRecord, grants: { roles: string[]; permissions: string[] }, familyId: string, now: number, refreshToken: string | undefined): Promise<IssuedTokens> {
     // A JWT never outlives its credential (the liveness check would refuse it anyway; verifiers without it would not).
@@ -514,29 +507,6 @@ export function createTokenService(config: CompiledTokenService, deps: TokenServ
 
   // ---- liveness ------------------------------------------------------------------------------
 
-  async function lookUpLiveness(identity: Identity, sid: string | undefined, now: number): Promise<LivenessLookup> {
-    const type = identity.tokenType;
-    const owner = OWNER_OF[type];
-    const tags: LivenessTags = { subject: identity.subject, familyId: sid, tenantId: identity.tenantId, userId: identity.userId };
-    const dead = { answer: { live: false } as const, tags };
-    if (credentialOf(type) === 'access') {
-      if (!config.accessTokens.enabled) return dead;
-      const record = await store.getAccessToken(identity.subject);
-      const grants = await accessGrants(record, owner, now);
-      if (record === undefined || grants === undefined) return dead;
-      return { answer: { live: true, tenantId: record.tenantId, userId: record.userId ?? undefined, ...grants, expiresAt: record.expiresAt }, tags };
-    }
-    if (!config.apiTokens.enabled) return dead;
-    // Every client-credentials JWT we mint carries its family; one without is not ours to trust.
-    if (sid === undefined) return dead;
-    const [record, family] = await Promise.all([store.getApiToken(identity.subject), store.getRefreshFamily(sid)]);
-    if (record === undefined || record.owner !== owner || !isAlive(record, now)) return dead;
-    if (family === undefined || family.revokedAt !== null || family.clientId !== record.clientId) return dead;
-    const grants = await apiGrants(record);
-    if (grants === undefined) return dead;
-    return { answer: { live: true, tenantId: record.tenantId, userId: record.userId ?? undefined, ...grants, expiresAt: record.expiresAt }, tags };
-  }
-
   async function checkLive(identity: Identity, claims?: { readonly sid?: string }): Promise<Identity> {
     // Only our own tokens have records; another issuer's identity is that issuer's business.
     if (identity.issuer !== config.name) return identity;
@@ -577,14 +547,14 @@ export function createTokenService(config: CompiledTokenService, deps: TokenServ
       const record = await store.getAccessToken(id);
       const grants = await accessGrants(record, owner, clock.now());
       if (record === undefined || grants === undefined) return undefined;
-      return {
-        id: record.id,
-        tenantId: record.tenantId,
-        ...(record.userId === null ? {} : { userId: record.userId }),
-        roles: grants.roles,
-        permissions: grants.permissions,
-        ...(record.expiresAt === null ? {} : { expires: new Date(record.expiresAt).toISOString() }),
-      };
+      return { id: record.id, ...vendorView(record, grants) };
+    },
+    async apiTokenInfo(owner: OwnerKind, clientId: string, familyId: string): Promise<ApiTokenInfo | undefined> {
+      // Refused like the access-token lookups while the kind is off, so a sidecar refuses the token too.
+      requireEnabled('apiTokens');
+      const live = await liveApiToken(owner, clientId, familyId, clock.now());
+      if (live === undefined) return undefined;
+      return { clientId: live.record.clientId, ...vendorView(live.record, live.grants) };
     },
     async authenticateClient(credentials: { readonly clientId: string; readonly secret: string }, caller: Caller): Promise<AuthenticatedClient> {
       const record = await authenticate(credentials, caller);
@@ -599,7 +569,3 @@ export function createTokenService(config: CompiledTokenService, deps: TokenServ
   });
 }
 
-/** Which credential a token type stands for. */
-function credentialOf(type: TokenType): 'api' | 'access' {
-  return type === 'userApiToken' || type === 'tenantApiToken' ? 'api' : 'access';
-}

@@ -78,6 +78,14 @@ export interface AccessTokenInfo {
   readonly expires?: string;
 }
 
+/**
+ * The vendor-only view of one refresh family (`sid`) of a client-credentials token: this
+ * gateway's counterpart of `AccessTokenInfo`, which sidecars ask when they cannot read the store.
+ */
+export interface ApiTokenInfo extends Omit<AccessTokenInfo, 'id'> {
+  readonly clientId: string;
+}
+
 export interface TokenService {
   // Client-credentials tokens (SPEC §4.3)
   createUserApiToken(scope: Required<Scope>, input: CreateApiTokenInput): Promise<CreatedApiToken>;
@@ -93,6 +101,12 @@ export interface TokenService {
   deleteAccessToken(owner: OwnerKind, scope: Scope, id: string): Promise<void>;
   activeAccessTokenIds(owner: OwnerKind): Promise<string[]>;
   accessTokenInfo(owner: OwnerKind, id: string): Promise<AccessTokenInfo | undefined>;
+  /**
+   * Whether a client-credentials JWT (`sub` = clientId, `sid` = family) is alive, by the proxy's
+   * own liveness check, with the *current* grants; undefined when not. A disabled kind is
+   * ERR_TOKEN_KIND_DISABLED.
+   */
+  apiTokenInfo(owner: OwnerKind, clientId: string, familyId: string): Promise<ApiTokenInfo | undefined>;
 
   // Exchange and refresh (SPEC §4.2)
   /**

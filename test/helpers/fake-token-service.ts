@@ -166,6 +166,12 @@ export function createFakeTokenService(options: { ts: CompiledTokenService; sign
       if (r === undefined || r.owner !== owner) return undefined;
       return { id: r.id, tenantId: r.tenantId, ...(r.userId === null ? {} : { userId: r.userId }), roles: r.roleIds ?? [], permissions: [] };
     },
+    async apiTokenInfo(owner, clientId) {
+      // The fake keeps no refresh families: any session of a live token is live.
+      const r = apiTokens.get(clientId);
+      if (r === undefined || r.owner !== owner) return undefined;
+      return { clientId: r.clientId, tenantId: r.tenantId, ...(r.userId === null ? {} : { userId: r.userId }), roles: r.roleIds ?? [], permissions: [] };
+    },
     async authenticateClient(credentials) {
       const record = apiTokens.get(credentials.clientId);
       if (record === undefined || record.secret !== credentials.secret) throw new GatewayError('ERR_TOKEN_INVALID_CLIENT');

@@ -2,7 +2,9 @@ import { randomBytes } from 'node:crypto';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { decodeJwt } from 'jose';
 import { pino } from 'pino';
+import type { Identity } from '../../src/auth/identity.js';
 import { createManualClock } from '../../src/clock.js';
 import type { CompiledDirectory, CompiledTokenService } from '../../src/config/types.js';
 import { createMemoryStore } from '../../src/store/memory.js';
@@ -47,6 +49,24 @@ export function tokenServiceConfig(overrides: Partial<CompiledTokenService> = {}
     refreshTokens: { enabled: true, ttlSeconds: 3600, maxPerCredential: 100 },
     rateLimit: { perClientPerMinute: 5, perPeerPerMinute: 1000 },
     ...overrides,
+  };
+}
+
+/** The identity the proxy's verifier builds from one of the token service's JWTs (decoded, not verified). */
+export function identityOf(jwt: string): Identity {
+  const p = decodeJwt(jwt);
+  const bearer = p.type === 'userApiToken' || p.type === 'tenantApiToken';
+  return {
+    tokenType: p.type as Identity['tokenType'],
+    issuer: 'local',
+    subject: p.sub!,
+    tokenId: bearer ? p.jti! : p.sub!,
+    userId: p.userId as string | undefined,
+    tenantId: p.tenantId as string,
+    roles: p.roles as string[],
+    permissions: p.permissions as string[],
+    expiresAtMs: p.exp === undefined ? undefined : p.exp * 1000,
+    ...(typeof p.sid === 'string' ? { sessionId: p.sid } : {}),
   };
 }
 

@@ -113,6 +113,62 @@ t.test('access tokens and the vendor-only lookups the Frontegg SDKs use', async 
   t.strictSame((await call('GET', '/identity/resources/vendor-only/users/access-tokens/v1/active')).body, []);
 });
 
+t.test('the vendor-only api-token session lookup sidecars use: live with current grants, else 404', async (t) => {
+  const s = await startTokenScenario();
+  t.teardown(() => s.close());
+  const call = client(s, await s.vendorToken());
+  const created = (await call('POST', '/identity/resources/users/api-tokens/v1', { headers: USER, body: {} })).body as Json;
+  const exchanged = await fetch(`${s.gateway.url}/identity/resources/auth/v1/api-token`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
+    body: JSON.stringify({ clientId: created.clientId, secret: created.secret }),
+  });
+  const { accessToken } = (await exchanged.json()) as { accessToken: string };
+  const sid = String((JSON.parse(Buffer.from(accessToken.split('.')[1]!, 'base64url').toString()) as Json).sid);
+  const path = (owner: string, clientId: string, session: string) => `/identity/resources/vendor-only/${owner}/api-tokens/v1/${clientId}/sessions/${session}`;
+
+  const live = await call('GET', path('users', String(created.clientId), sid));
+  t.equal(live.status, 200);
+  t.equal(live.headers.get('cache-control'), 'no-store');
+  t.strictSame(live.body, { clientId: created.clientId, tenantId: 'tenant-1', userId: 'user-1', roles: ['viewer'], permissions: ['read'] });
+  await call('PUT', '/m2m/v1/tenants/tenant-1/users/user-1', { body: { roleIds: ['r-admin'] } });
+  t.match((await call('GET', path('users', String(created.clientId), sid))).body, { roles: ['admin'] }, 'the current roles, not the JWT claims');
+
+  const notFound: { name: string; path: string }[] = [
+    { name: 'the tenant route for a user token', path: path('tenants', String(created.clientId), sid) },
+    { name: 'an unknown client', path: path('users', 'unknown-client', sid) },
+    { name: 'an unknown session', path: path('users', String(created.clientId), 'unknown-sid') },
+  ];
+  for (const c of notFound) {
+    const res = await call('GET', c.path);
+    t.equal(res.status, 404, c.name);
+    t.strictSame(res.body, { errors: ['Not found'], code: 'ERR_NOT_FOUND' }, c.name);
+  }
+
+  const unauthenticated = await fetch(`${s.gateway.url}${path('users', String(created.clientId), sid)}`);
+  t.equal(unauthenticated.status, 401, 'a vendor token is required');
+  t.match(await unauthenticated.json(), { errors: ['Unauthorized'] });
+
+  const badSegments = [
+    path('users', 'a%2Fb', sid),
+    path('users', String(created.clientId), 'x'.repeat(129)),
+    path('users', String(created.clientId), ''),
+    path('users', '', sid),
+    path('people', String(created.clientId), sid),
+    `${path('users', String(created.clientId), sid)}/extra`,
+    path('users', 'a b', sid),
+  ];
+  for (const bad of badSegments) {
+    const res = await call('GET', bad);
+    t.ok(res.status >= 400 && res.status < 500, `${bad.slice(0, 90)}: ${res.status}`);
+    t.match(res.body, { errors: [String] });
+  }
+  t.equal((await call('POST', path('users', String(created.clientId), sid))).status, 404, 'GET only');
+
+  t.equal((await call('DELETE', `/identity/resources/users/api-tokens/v1/${String(created.clientId)}`, { headers: USER })).status, 204);
+  t.equal((await call('GET', path('users', String(created.clientId), sid))).status, 404, 'a deleted credential is not alive');
+});
+
 t.test('directory routes: tenants and memberships', async (t) => {
   const s = await startTokenScenario();
   t.teardown(() => s.close());
@@ -220,6 +276,8 @@ t.test('a disabled kind is 403 "Api tokens are disabled" (SPEC §3)', async (t) 
     { name: 'the active user access-token ids', kind: 'accessTokens', method: 'GET', path: '/identity/resources/vendor-only/users/access-tokens/v1/active' },
     { name: 'a tenant access token by id', kind: 'accessTokens', method: 'GET', path: '/identity/resources/vendor-only/tenants/access-tokens/v1/some-id' },
     { name: 'a user access token by id', kind: 'accessTokens', method: 'GET', path: '/identity/resources/vendor-only/users/access-tokens/v1/some-id' },
+    { name: 'a tenant api-token session', kind: 'apiTokens', method: 'GET', path: '/identity/resources/vendor-only/tenants/api-tokens/v1/some-id/sessions/some-sid' },
+    { name: 'a user api-token session', kind: 'apiTokens', method: 'GET', path: '/identity/resources/vendor-only/users/api-tokens/v1/some-id/sessions/some-sid' },
   ];
   for (const kind of ['apiTokens', 'accessTokens'] as const) {
     const s = await startTokenScenario({ tokenService: { [kind]: { enabled: false } } });

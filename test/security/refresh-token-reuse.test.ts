@@ -7,29 +7,11 @@
  * stolen refresh token is worth nothing at `/oauth/token` or `/oauth/revoke` without the client's
  * secret (RFC 6749 §6, RFC 7009 §2.1), and an unauthenticated try neither consumes nor revokes it.
  */
-import { decodeJwt } from 'jose';
 import t from 'tap';
-import type { Identity } from '../../src/auth/identity.js';
 import { isGatewayError } from '../../src/errors.js';
 import { leakedSecrets } from '../helpers/log-sink.js';
-import { createTokenHarness, PEER, STORE_KINDS, type TokenHarness } from '../helpers/token-service.js';
+import { createTokenHarness, identityOf, PEER, STORE_KINDS, type TokenHarness } from '../helpers/token-service.js';
 import { basicAuth, createTenantApiToken, postForm, startTokenScenario } from '../helpers/token-scenario.js';
-
-function identityOf(jwt: string): Identity {
-  const p = decodeJwt(jwt);
-  return {
-    tokenType: p.type as Identity['tokenType'],
-    issuer: 'local',
-    subject: p.sub!,
-    tokenId: p.jti!,
-    userId: p.userId as string | undefined,
-    tenantId: p.tenantId as string,
-    roles: p.roles as string[],
-    permissions: p.permissions as string[],
-    expiresAtMs: p.exp! * 1000,
-    sessionId: p.sid as string,
-  };
-}
 
 async function credential(h: TokenHarness) {
   const created = await h.service.createTenantApiToken({ tenantId: 't' }, {});

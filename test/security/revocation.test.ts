@@ -5,27 +5,8 @@
  * a refresh token kills the JWTs of its family; an inactive token introspects to exactly
  * `{active:false}`; deleting a credential or a membership refuses its JWTs at once (SPEC §3).
  */
-import { decodeJwt } from 'jose';
 import t from 'tap';
-import type { Identity } from '../../src/auth/identity.js';
-import { createTokenHarness, PEER, STORE_KINDS, type TokenHarness } from '../helpers/token-service.js';
-
-function identityOf(jwt: string): Identity {
-  const p = decodeJwt(jwt);
-  const bearer = p.type === 'userApiToken' || p.type === 'tenantApiToken';
-  return {
-    tokenType: p.type as Identity['tokenType'],
-    issuer: 'local',
-    subject: p.sub!,
-    tokenId: bearer ? p.jti! : p.sub!,
-    userId: p.userId as string | undefined,
-    tenantId: p.tenantId as string,
-    roles: p.roles as string[],
-    permissions: p.permissions as string[],
-    expiresAtMs: p.exp === undefined ? undefined : p.exp * 1000,
-    ...(typeof p.sid === 'string' ? { sessionId: p.sid } : {}),
-  };
-}
+import { createTokenHarness, identityOf, PEER, STORE_KINDS, type TokenHarness } from '../helpers/token-service.js';
 
 async function client(h: TokenHarness, tenantId = 't') {
   const created = await h.service.createTenantApiToken({ tenantId }, {});

@@ -207,6 +207,7 @@ for (const kind of STORE_KINDS) {
         ['list access tokens', () => h.service.listAccessTokens('user', U1)],
         ['active access token ids', () => h.service.activeAccessTokenIds('tenant')],
         ['access token info', () => h.service.accessTokenInfo('tenant', 'any-id')],
+        ['api token info', () => h.service.apiTokenInfo('tenant', 'any-id', 'any-sid')],
       ];
       for (const [name, call] of refusals) await t.rejects(call(), { code: 'ERR_TOKEN_KIND_DISABLED' }, name);
     });
@@ -371,6 +372,46 @@ for (const kind of STORE_KINDS) {
         throw new Error('store down');
       };
       await t.rejects(h.service.checkLive(identity), { message: 'store down' }, 'never allowed because the lookup failed');
+    });
+
+    t.test("apiTokenInfo: the vendor-only view of one family, by checkLive's own rules", async (t) => {
+      const h = await createTokenHarness(kind);
+      t.teardown(h.close);
+      const tenant = await h.service.createTenantApiToken(T1, { roleIds: ['r-viewer'], expiresInMinutes: 60 });
+      const user = await h.service.createUserApiToken(U1, {});
+      const exchange = (c: { record: { clientId: string }; secret: string }) => h.service.exchange({ clientId: c.record.clientId, secret: c.secret }, { peer: PEER });
+      const sidOf = async (jwt: string) => (await claimsOf(h, jwt)).payload.sid as string;
+      const tenantIssued = await exchange(tenant);
+      const tenantSid = await sidOf(tenantIssued.accessToken);
+      const userSid = await sidOf((await exchange(user)).accessToken);
+
+      t.same(await h.service.apiTokenInfo('tenant', tenant.record.clientId, tenantSid), {
+        clientId: tenant.record.clientId,
+        tenantId: 'tenant-1',
+        roles: ['viewer'],
+        permissions: ['reports.read'],
+        expires: new Date(tenant.record.expiresAt!).toISOString(),
+      });
+      t.same(await h.service.apiTokenInfo('user', user.record.clientId, userSid), { clientId: user.record.clientId, tenantId: 'tenant-1', userId: 'user-1', roles: ['viewer'], permissions: ['reports.read'] });
+      await h.service.updateTenantApiToken(T1, tenant.record.clientId, { roleIds: ['r-admin'] });
+      t.match(await h.service.apiTokenInfo('tenant', tenant.record.clientId, tenantSid), { roles: ['admin'] }, 'the current grants');
+
+      const gone: Array<[string, () => Promise<unknown>]> = [
+        ['the wrong owner kind', () => h.service.apiTokenInfo('user', tenant.record.clientId, tenantSid)],
+        ['an unknown client', () => h.service.apiTokenInfo('tenant', 'unknown', tenantSid)],
+        ['an unknown family', () => h.service.apiTokenInfo('tenant', tenant.record.clientId, 'unknown')],
+        ["another client's family", () => h.service.apiTokenInfo('tenant', tenant.record.clientId, userSid)],
+      ];
+      for (const [name, call] of gone) t.equal(await call(), undefined, name);
+
+      await h.directory.deleteMembership('tenant-1', 'user-1');
+      t.equal(await h.service.apiTokenInfo('user', user.record.clientId, userSid), undefined, 'membership gone');
+      await h.service.revoke(tenantIssued.refreshToken!);
+      t.equal(await h.service.apiTokenInfo('tenant', tenant.record.clientId, tenantSid), undefined, 'family revoked');
+      const other = await h.service.createTenantApiToken(T1, {});
+      const otherSid = await sidOf((await exchange(other)).accessToken);
+      await h.service.deleteApiToken('tenant', T1, other.record.clientId);
+      t.equal(await h.service.apiTokenInfo('tenant', other.record.clientId, otherSid), undefined, 'credential deleted');
     });
 
     t.test('introspection and revocation of JWTs', async (t) => {
