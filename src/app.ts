@@ -9,7 +9,7 @@ import type { Identity } from './auth/identity.js';
 import { createKeySource, type KeySource } from './auth/key-source.js';
 import type { Clock } from './clock.js';
 import { GatewayError } from './errors.js';
-import type { CompiledConfig, CompiledTokenService } from './config/types.js';
+import type { CompiledConfig, CompiledIssuer, CompiledIssuerLiveness, CompiledTokenService } from './config/types.js';
 import { createAdminServer } from './http/admin-server.js';
 import { createProxyServer } from './http/proxy-server.js';
 import { createTokenApi, isTokenApiPath, type TokenApi } from './http/token-api.js';
@@ -20,6 +20,7 @@ import type { Decide } from './proxy/decide.js';
 import { createForwarder } from './proxy/forward.js';
 import { createWebSocketTunnel } from './proxy/websocket.js';
 import { createStoreHealth, type StoreHealth } from './store/health.js';
+import { createPostgresChangeListener, type PostgresChangeListener } from './store/postgres-changes.js';
 import { instrumentStore } from './store/instrumented.js';
 import { createMemoryStore } from './store/memory.js';
 import { createPostgresStore } from './store/postgres.js';
@@ -30,6 +31,9 @@ import { createKeyManager, type KeyManager } from './tokens/keys.js';
 import { createOwnKeySource } from './tokens/own-key-source.js';
 import { createJwtSigner, type JwtSigner } from './tokens/signer.js';
 import { createDirectory } from './tokens/directory.js';
+import { createIssuerApiLiveness } from './tokens/issuer-api-liveness.js';
+import { createLivenessChecker, type LivenessChecker } from './tokens/liveness.js';
+import { createStoreLiveness } from './tokens/store-liveness.js';
 import { instrumentTokenService } from './tokens/instrumented.js';
 import { createRateLimiter } from './tokens/rate-limit.js';
 import { createSecretHasher, loadSecretKey } from './tokens/secrets.js';
@@ -49,8 +53,16 @@ export interface TokenServiceContext {
   readonly metrics: Metrics;
 }
 
+/** What a `TokenServiceFactory` builds. */
+export interface BuiltTokenService {
+  readonly tokenService: TokenService;
+  readonly directory: Directory;
+  /** The caches behind `checkLive`, fed the store's change events when the store publishes them. */
+  readonly liveness?: Pick<LivenessChecker, 'apply' | 'clear'>;
+}
+
 /** Builds the token service and directory over the prepared pieces (src/tokens/service.ts). */
-export type TokenServiceFactory = (context: TokenServiceContext) => Promise<{ tokenService: TokenService; directory: Directory }>;
+export type TokenServiceFactory = (context: TokenServiceContext) => Promise<BuiltTokenService>;
 
 /**
  * The standalone token service: the secret-hash server key (config, env or a generated file in
@@ -72,7 +84,7 @@ export const defaultTokenServices: TokenServiceFactory = async ({ config, tokenS
     metrics,
     liveness: { ttlMs: config.liveness.cacheTtlMs, maxEntries: config.liveness.maxEntries, negativeMaxEntries: config.liveness.negativeMaxEntries },
   });
-  return { tokenService, directory };
+  return { tokenService, directory, liveness: tokenService.liveness };
 };
 
 export interface OpenTokenServiceDeps {
@@ -95,6 +107,7 @@ export interface OpenTokenService {
   readonly signer: JwtSigner;
   readonly tokenService: TokenService;
   readonly directory: Directory;
+  readonly liveness: Pick<LivenessChecker, 'apply' | 'clear'> | undefined;
   /** Closes the store. */
   close(): Promise<void>;
 }
@@ -137,7 +150,7 @@ export async function openTokenService(config: CompiledConfig, deps: OpenTokenSe
     const signer = createJwtSigner({ keys, clock });
     const built = await (deps.tokenServices ?? defaultTokenServices)({ config, tokenService: ts, store, keys, signer, clock, log, metrics });
     const tokenService = instrumentTokenService(built.tokenService, metrics);
-    return Object.freeze({ store, keys, signer, tokenService, directory: built.directory, close: () => store.close() });
+    return Object.freeze({ store, keys, signer, tokenService, directory: built.directory, liveness: built.liveness, close: () => store.close() });
   } catch (err) {
     await store.close().catch(() => undefined);
     throw err;
@@ -184,8 +197,13 @@ export function createApp(config: CompiledConfig, deps: AppDeps): App {
   let decider: Decide | undefined;
   let tokenApi: TokenApi | undefined;
   let opened: OpenTokenService | undefined;
-  const storeHealth = createStoreHealth({}, { metrics, log });
+  // Every store this process reads (its own, and sidecar issuers' databases) must answer for it to be ready.
+  const storeHealths: StoreHealth[] = [];
+  const changeFeeds: PostgresChangeListener[] = [];
+  // Closed after the listeners, last opened first.
+  const closers: (() => Promise<void> | void)[] = [];
   metrics.setKeySetAges(() => authenticator?.keySetAges() ?? []);
+  metrics.setChangeFeedConnected(() => (changeFeeds.length === 0 ? undefined : changeFeeds.every((feed) => feed.connected())));
 
   const proxyServer = createProxyServer(config, {
     decide: (facts) => decider!(facts),
@@ -201,17 +219,58 @@ export function createApp(config: CompiledConfig, deps: AppDeps): App {
         ? undefined
         : { claims: isTokenApiPath, handle: (req, res) => tokenApi!.handle(req, res) },
   });
-  const ready = () => listening && !draining && authenticator?.ready() === true && storeHealth.up();
+  const ready = () => listening && !draining && authenticator?.ready() === true && storeHealths.every((health) => health.up());
   const adminServer = createAdminServer({ metrics, log, ready });
+
+  /** Watches a store's health: readiness, the store gauge, and a periodic probe. */
+  function watchHealth(): StoreHealth {
+    const health = createStoreHealth({}, { metrics, log });
+    storeHealths.push(health);
+    closers.push(() => health.close());
+    return health;
+  }
+
+  /**
+   * Listens to a PostgreSQL store's change events (SPEC §5): each one evicts the answers it
+   * changed; after a gap in the feed every answer is dropped. The first LISTEN must succeed, as
+   * the store itself had to be reachable to start.
+   */
+  async function followChanges(connectionString: string, targets: { readonly caches: readonly Pick<LivenessChecker, 'apply' | 'clear'>[]; readonly keysChanged?: () => void }): Promise<void> {
+    const feed = createPostgresChangeListener(
+      { connectionString },
+      {
+        log,
+        clock,
+        handlers: {
+          onChange(event) {
+            for (const cache of targets.caches) cache.apply(event);
+            if (event.change.kind === 'signingKeys') targets.keysChanged?.();
+            metrics.propagationLag.observe({ change: event.change.kind }, Math.max(0, clock.now() - event.committedAt) / 1000);
+          },
+          onReset() {
+            for (const cache of targets.caches) cache.clear();
+            targets.keysChanged?.();
+          },
+        },
+      },
+    );
+    closers.push(() => feed.close());
+    await feed.start();
+    changeFeeds.push(feed);
+  }
 
   /** SPEC §2 standalone: the opened token service, own key source, vendor tokens, routes. */
   async function startTokenService(ts: CompiledTokenService): Promise<{ keySources: KeySource[]; liveness: (identity: Identity) => Promise<Identity> }> {
-    opened = await openTokenService(config, { log, clock, metrics, storeHealth, tokenServices: deps.tokenServices, store: deps.store });
-    storeHealth.start(opened.store);
-    const { keys, signer, tokenService, directory } = opened;
+    const health = watchHealth();
+    opened = await openTokenService(config, { log, clock, metrics, storeHealth: health, tokenServices: deps.tokenServices, store: deps.store });
+    health.start(opened.store);
+    const { keys, signer, tokenService, directory, liveness } = opened;
     const ownIssuer = config.issuers.find((issuer) => issuer.jwks.kind === 'own');
     if (ownIssuer === undefined) throw new Error('tokenService without its own issuer');
     const ownSource = createOwnKeySource(ownIssuer, { keys, clock, metrics, log });
+    if (config.store.driver === 'postgres' && deps.store === undefined) {
+      await followChanges(config.store.url, { caches: liveness === undefined ? [] : [liveness], keysChanged: () => void ownSource.refresh() });
+    }
     const keySources = config.issuers.map((issuer) => (issuer === ownIssuer ? ownSource : createKeySource(issuer, { clock, metrics, log })));
     // The exchange's limits, on counters of their own: vendor sign-ins and client exchanges do not
     // spend each other's budget, and a vendor lock-out never touches the clients.
@@ -223,16 +282,47 @@ export function createApp(config: CompiledConfig, deps: AppDeps): App {
     };
   }
 
+  /**
+   * SPEC §5 sidecar: the liveness check of another m2m-gateway's tokens, in its PostgreSQL (with
+   * its change events) or through its vendor-only routes (answers cached for the TTL).
+   */
+  async function startIssuerLiveness(issuer: CompiledIssuer, source: CompiledIssuerLiveness): Promise<(identity: Identity) => Promise<Identity>> {
+    const cache = { ttlMs: config.liveness.cacheTtlMs, maxEntries: config.liveness.maxEntries, negativeMaxEntries: config.liveness.negativeMaxEntries };
+    if (source.kind === 'issuerApi') {
+      const api = createIssuerApiLiveness({ url: source.url, clientId: source.clientId, secret: source.secret, timeoutMs: source.timeoutMs }, { clock, log });
+      closers.push(() => api.close());
+      const checker = createLivenessChecker(cache, { source: (identity, sid) => api.lookUp(identity, sid), clock, metrics });
+      return (identity) => checker.check(identity);
+    }
+    const health = watchHealth();
+    const store = instrumentStore(createPostgresStore({ connectionString: source.url }), metrics, health);
+    closers.push(() => store.close());
+    // Reads only: the issuer replicas own the schema, and a sidecar of an older build must not migrate it.
+    await store.ping();
+    health.start(store);
+    const directory = createDirectory(config.directory, { store, clock });
+    // The issuer's credential-kind switches are its own: a sidecar on its database checks both kinds.
+    const { source: lookUp } = createStoreLiveness({ apiTokens: true, accessTokens: true }, { store, directory, now: () => clock.now() });
+    const checker = createLivenessChecker(cache, { source: lookUp, clock, metrics });
+    await followChanges(source.url, { caches: [checker] });
+    log.info({ issuer: issuer.name }, 'liveness of this issuer checked in its PostgreSQL');
+    return (identity) => checker.check(identity);
+  }
+
   async function start() {
     const ts = config.tokenService;
-    if (ts === undefined) {
-      authenticator = createAuthenticator(config, { clock, metrics, log });
-      decider = createDecider(config, { authenticator });
-    } else {
-      const { keySources, liveness } = await startTokenService(ts);
-      authenticator = createAuthenticator(config, { clock, metrics, log, keySources });
-      decider = createDecider(config, { authenticator, liveness: new Map([[ts.name, liveness]]) });
+    const liveness = new Map<string, (identity: Identity) => Promise<Identity>>();
+    let keySources: KeySource[] | undefined;
+    if (ts !== undefined) {
+      const own = await startTokenService(ts);
+      keySources = own.keySources;
+      liveness.set(ts.name, own.liveness);
     }
+    for (const issuer of config.issuers) {
+      if (issuer.liveness !== undefined) liveness.set(issuer.name, await startIssuerLiveness(issuer, issuer.liveness));
+    }
+    authenticator = createAuthenticator(config, { clock, metrics, log, ...(keySources === undefined ? {} : { keySources }) });
+    decider = createDecider(config, { authenticator, liveness });
     await authenticator.start();
     const proxy = await listen(proxyServer, config.server.port, config.server.host);
     const admin = await listen(adminServer, config.admin.port, config.admin.host);
@@ -260,7 +350,7 @@ export function createApp(config: CompiledConfig, deps: AppDeps): App {
     tunnel.close();
     await forwarder.close();
     await authenticator?.close();
-    storeHealth.close();
+    for (const close of closers.reverse()) await close();
     // After the listeners: no request can reach the store any more.
     await opened?.close();
     await new Promise<void>((resolve) => {
