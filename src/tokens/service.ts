@@ -629,4 +629,3 @@ export function createTokenService(config: CompiledTokenService, deps: TokenServ
     invalidateAll: () => liveness.clear(),
   });
 }
-
