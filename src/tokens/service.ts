@@ -568,4 +568,3 @@ export function createTokenService(config: CompiledTokenService, deps: TokenServ
     liveness,
   });
 }
-
