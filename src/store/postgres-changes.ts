@@ -20,6 +20,8 @@ export interface PostgresChangeListenerOptions {
   readonly schema?: string;
   /** Backoff between reconnect attempts: doubles from `min` up to `max`, with jitter; 100 to 5000. */
   readonly reconnectDelayMs?: { readonly min: number; readonly max: number };
+  /** How often the session is checked with a query, and how long that query may take; 15000 and 5000. */
+  readonly heartbeat?: { readonly intervalMs: number; readonly timeoutMs: number };
 }
 
 export interface PostgresChangeListenerDeps {
@@ -52,6 +54,11 @@ const CONNECT_TIMEOUT_MS = 5000;
  * partition, a failover without a reset) would leave it waiting forever for events that never come.
  */
 const KEEPALIVE_DELAY_MS = 10_000;
+/**
+ * TCP keepalive takes minutes to give up on a silent peer, and every event published meanwhile is
+ * lost: a query every interval that must answer in time finds a dead session within seconds.
+ */
+const DEFAULT_HEARTBEAT = { intervalMs: 15_000, timeoutMs: 5_000 } as const;
 
 /** The ids each kind carries: an event is accepted only with exactly these, as strings. */
 const CHANGE_FIELDS: Readonly<Record<StoreChange['kind'], readonly string[]>> = {
@@ -121,6 +128,25 @@ export function createPostgresChangeListener(options: PostgresChangeListenerOpti
   let timer: NodeJS.Timeout | undefined;
   let failedAttempts = 0;
   let lostAt = 0;
+  const heartbeat = options.heartbeat ?? DEFAULT_HEARTBEAT;
+  let heartbeatTimer: NodeJS.Timeout | undefined;
+
+  /** Checks the current session: a query that fails or does not answer in time means it is lost. */
+  const beat = (): void => {
+    const current = client;
+    if (current === undefined) return;
+    let deadline: NodeJS.Timeout | undefined;
+    const late = new Promise<never>((_, reject) => {
+      deadline = setTimeout(() => reject(new Error(`no answer within ${heartbeat.timeoutMs} ms`)), heartbeat.timeoutMs);
+    });
+    Promise.race([current.query('SELECT 1'), late]).then(
+      () => clearTimeout(deadline),
+      (err: Error) => {
+        clearTimeout(deadline);
+        lost(current, err);
+      },
+    );
+  };
 
   /** A handler's failure is the cache's problem, not the feed's: logged, and the feed goes on. */
   const call = (what: string, fn: () => void): void => {
@@ -226,6 +252,8 @@ export function createPostgresChangeListener(options: PostgresChangeListenerOpti
       throw new StoreError('ERR_STORE_CLOSED');
     }
     client = next;
+    heartbeatTimer = setInterval(beat, heartbeat.intervalMs);
+    heartbeatTimer.unref();
     log.info('store change feed listening');
   };
 
@@ -240,6 +268,7 @@ export function createPostgresChangeListener(options: PostgresChangeListenerOpti
         closed = true;
         clearTimeout(timer);
         timer = undefined;
+        clearInterval(heartbeatTimer);
         const current = client;
         client = undefined;
         await Promise.all([current?.end().catch(() => undefined), reconnecting, starting?.catch(() => undefined)]);

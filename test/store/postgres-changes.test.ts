@@ -3,6 +3,7 @@
  * schemas sharing a database do not hear each other, and that the listener survives a lost
  * session. Every wait is for an event; a marker write published last proves nothing came before it.
  */
+import { connect, createServer, type AddressInfo, type Socket } from 'node:net';
 import t, { type Test } from 'tap';
 import pg from 'pg';
 import { createLogger } from '../../src/log.js';
@@ -17,12 +18,14 @@ import { waitFor } from '../helpers/wait.js';
 const database = await withTestDatabase(t);
 
 /** The listener connects with a password (trust auth ignores it) that must never reach a log line. */
-const LISTENER_PASSWORD = 'listener-password-never-logged';
+// The listener's URL always carries a password (the throwaway server's own; a placeholder that
+// trust authentication ignores otherwise), so the tests can show that no log line contains it.
 const listenerUrl = (() => {
   const url = new URL(database.url);
-  url.password = LISTENER_PASSWORD;
+  if (url.password === '') url.password = 'listener-password-never-logged';
   return url.toString();
 })();
+const LISTENER_PASSWORD = decodeURIComponent(new URL(listenerUrl).password);
 
 /** Items in arrival order; `next()` waits for the next one. */
 interface Inbox<T> {
@@ -64,7 +67,12 @@ interface Feed {
  */
 async function openFeed(
   t: Test,
-  options: { before?: (store: TokenStore) => Promise<unknown>; reconnectDelayMs?: { min: number; max: number } } = {},
+  options: {
+    before?: (store: TokenStore) => Promise<unknown>;
+    reconnectDelayMs?: { min: number; max: number };
+    url?: string;
+    heartbeat?: { intervalMs: number; timeoutMs: number };
+  } = {},
 ): Promise<Feed> {
   const schema = await database.newSchema();
   const store = createPostgresStore({ connectionString: database.url, schema });
@@ -75,7 +83,12 @@ async function openFeed(
   const resets = inbox<true>();
   const log = createLogSink();
   const listener = createPostgresChangeListener(
-    { connectionString: listenerUrl, schema, reconnectDelayMs: options.reconnectDelayMs ?? { min: 10, max: 200 } },
+    {
+      connectionString: options.url ?? listenerUrl,
+      schema,
+      reconnectDelayMs: options.reconnectDelayMs ?? { min: 10, max: 200 },
+      ...(options.heartbeat === undefined ? {} : { heartbeat: options.heartbeat }),
+    },
     {
       log: createLogger({ level: 'debug', destination: log.stream }),
       handlers: { onChange: (event) => changes.push(event), onReset: () => resets.push(true) },
@@ -292,6 +305,60 @@ t.test('a lost session reconnects, resets, and delivers again', async (t) => {
   const messages = feed.log.entries().map((entry) => `${String(entry.level)} ${String(entry.msg)}`);
   t.same(messages, ['info store change feed listening', 'warn store change feed lost; reconnecting', 'info store change feed reconnected; resetting']);
   t.same(leakedSecrets(feed.log.lines(), [LISTENER_PASSWORD]), [], 'no log line carries the password');
+});
+
+/**
+ * A TCP relay to the database whose current connections can be made to go silent, as a network
+ * partition leaves them: no reset, no FIN, nothing delivered either way. New connections work.
+ */
+async function silenceableRelay(t: Test, to: URL): Promise<{ url: string; silenceAll(): number }> {
+  const pairs = new Set<{ silent: boolean; client: Socket; server: Socket }>();
+  const relay = createServer((client) => {
+    const server = connect(Number(to.port === '' ? 5432 : to.port), to.hostname);
+    const pair = { silent: false, client, server };
+    pairs.add(pair);
+    client.on('data', (chunk) => pair.silent || server.write(chunk));
+    server.on('data', (chunk) => pair.silent || client.write(chunk));
+    const close = () => {
+      pairs.delete(pair);
+      client.destroy();
+      server.destroy();
+    };
+    client.on('close', close).on('error', close);
+    server.on('close', close).on('error', close);
+  });
+  await new Promise<void>((resolve) => relay.listen(0, '127.0.0.1', resolve));
+  t.teardown(() => {
+    for (const pair of pairs) {
+      pair.client.destroy();
+      pair.server.destroy();
+    }
+    relay.close();
+  });
+  const url = new URL(to);
+  url.hostname = '127.0.0.1';
+  url.port = String((relay.address() as AddressInfo).port);
+  return {
+    url: url.toString(),
+    silenceAll() {
+      for (const pair of pairs) pair.silent = true;
+      return pairs.size;
+    },
+  };
+}
+
+t.test('a session that goes silent is found by the heartbeat, replaced, and resets', async (t) => {
+  const relay = await silenceableRelay(t, new URL(listenerUrl));
+  const feed = await openFeed(t, { url: relay.url, heartbeat: { intervalMs: 50, timeoutMs: 250 }, before: (store) => store.insertAccessToken(userAccessToken()) });
+  t.equal(relay.silenceAll(), 1, 'the listening session is cut off without a word');
+  await feed.resets.next();
+  t.equal(feed.listener.connected(), true, 'listening again on a new session');
+  await feed.store.revokeAccessToken('access-1', T0 + 1);
+  await expectChange(t, feed, { kind: 'accessToken', id: 'access-1' }, 'a write after the reconnect');
+  t.ok(
+    feed.log.entries().some((entry) => entry.msg === 'store change feed lost; reconnecting' && /no answer within 250 ms/.test(String(entry.err))),
+    'the heartbeat found it',
+  );
 });
 
 t.test('a malformed event is logged and resets', async (t) => {
