@@ -261,6 +261,25 @@ ${BENCH_DIRECTORY}routes:
 `;
 }
 
+/**
+ * A sidecar (proxy only) trusting that token service by its JWKS URL at `issuerUrl` and checking
+ * liveness in its PostgreSQL, whose URL it reads from the environment variable `databaseUrlVariable`.
+ */
+export function sidecarConfig(issuerUrl: string, databaseUrlVariable: string, upstreamUrl: string, livenessTtlSeconds: number): string {
+  return `
+liveness: { cacheTtlSeconds: ${livenessTtlSeconds} }
+issuers:
+  - name: bench
+    issuer: ${BENCH_ISSUER.issuer}
+    audience: ${BENCH_ISSUER.audience}
+    algorithms: [RS256]
+    jwks: { url: "${issuerUrl}/.well-known/jwks.json" }
+    liveness: { postgres: { url: "\${${databaseUrlVariable}}" } }
+${BENCH_DIRECTORY}routes:
+  - { name: api, pathPrefix: /api, upstream: "${upstreamUrl}", auth: { tokenTypes: [tenantAccessToken] } }
+`;
+}
+
 /** A JSON request that must answer `expected`; answers the parsed body (undefined when empty). */
 export async function requestJson(method: string, url: string, init: { headers?: Record<string, string>; body?: string }, expected: number, what: string): Promise<Record<string, unknown>> {
   const res = await fetch(url, { method, headers: init.headers, body: init.body });
