@@ -5,10 +5,12 @@
  */
 import autocannon from 'autocannon';
 import { spawn, type ChildProcess } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { createServer, type AddressInfo } from 'node:net';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import pg from 'pg';
 import { waitReady } from '../scripts/wait-ready.js';
 
 const here = dirname(fileURLToPath(import.meta.url));
@@ -135,4 +137,186 @@ export function saveResults(name: string, data: unknown): string {
   const path = join(results, `${name}-${Date.now()}.json`);
   writeFileSync(path, JSON.stringify(data, null, 2));
   return path;
+}
+
+/** A failure the user can act on: printed as is, without a stack. */
+export class BenchError extends Error {}
+
+/** Runs a bench's `main`, printing a BenchError's message alone and anything else with its stack. */
+export function runBench(main: () => Promise<void>): void {
+  main().catch((err: unknown) => {
+    console.error(err instanceof BenchError ? `bench: ${err.message}` : err);
+    process.exitCode = 1;
+  });
+}
+
+/**
+ * Clean-up steps run once, last added first, each whatever the others did; Ctrl-C (or SIGTERM) runs
+ * them too before exiting, so gateways stop and throwaway databases are dropped.
+ */
+export function createCleanUp(): { push: (step: () => unknown) => void; run: () => Promise<void> } {
+  const steps: (() => unknown)[] = [];
+  let done: Promise<void> | undefined;
+  const run = () =>
+    (done ??= (async () => {
+      for (const step of steps.reverse()) {
+        try {
+          await step();
+        } catch (err) {
+          console.error(`clean-up: ${(err as Error).message}`);
+        }
+      }
+    })());
+  for (const signal of ['SIGINT', 'SIGTERM'] as const) {
+    process.once(signal, () => {
+      console.error(`${signal}: stopping`);
+      void run().then(() => process.exit(130));
+    });
+  }
+  return { push: (step) => void steps.push(step), run };
+}
+
+/** The PostgreSQL server of the benches: `--database-url`, else M2M_BENCH_DATABASE_URL, else the local default. */
+export function databaseServerUrl(option: string | undefined): string {
+  return option ?? (process.env['M2M_BENCH_DATABASE_URL'] || 'postgres://postgres@127.0.0.1:5432/postgres');
+}
+
+/** The URL without its password, for messages and the results files. */
+export function redacted(url: string): string {
+  try {
+    const u = new URL(url);
+    if (u.password !== '') u.password = '***';
+    return u.toString();
+  } catch {
+    return '(an unparsable URL)';
+  }
+}
+
+export interface BenchDatabase {
+  /** The database's URL: pass it to gateways through the environment, never in a config file. */
+  readonly url: string;
+  readonly name: string;
+  readonly serverVersion: string;
+  /** Drops the database with its open sessions. */
+  drop(): Promise<void>;
+}
+
+/** A throwaway database `m2m_bench_<random>` on the server at `serverUrl`. */
+export async function createDatabase(serverUrl: string): Promise<BenchDatabase> {
+  const admin = new pg.Client({ connectionString: serverUrl, connectionTimeoutMillis: 5000 });
+  // A server going away mid-run surfaces at the next query; without a listener it would crash the bench.
+  admin.on('error', () => undefined);
+  try {
+    await admin.connect();
+  } catch (err) {
+    await admin.end().catch(() => undefined);
+    throw new BenchError(
+      `PostgreSQL at ${redacted(serverUrl)} is unreachable (${(err as Error).message}). Start one, or name a server where the bench may create and drop a database: --database-url URL or M2M_BENCH_DATABASE_URL.`,
+    );
+  }
+  const name = `m2m_bench_${randomBytes(6).toString('hex')}`;
+  const { rows } = await admin.query<{ server_version: string }>('SHOW server_version');
+  await admin.query(`CREATE DATABASE ${name}`);
+  const url = new URL(serverUrl);
+  url.pathname = `/${name}`;
+  return {
+    url: url.toString(),
+    name,
+    serverVersion: rows[0]?.server_version ?? 'unknown',
+    async drop() {
+      try {
+        await admin.query(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`);
+      } finally {
+        await admin.end().catch(() => undefined);
+      }
+    },
+  };
+}
+
+/** The issuer, audience and roles of every bench gateway with the token service, and of the gateways that trust it. */
+export const BENCH_ISSUER = { issuer: 'http://gateway.bench.local', audience: 'bench', tenant: 'tenant-bench' } as const;
+const BENCH_DIRECTORY = 'directory:\n  roles: [{ id: reader, key: reader, permissions: [reports.read] }]\n';
+
+/** Vendor credentials made up for one bench run. */
+export function benchVendor(): { clientId: string; secret: string } {
+  return { clientId: 'bench-vendor', secret: randomBytes(24).toString('base64url') };
+}
+
+/**
+ * A gateway with the token service on `store` (a YAML flow mapping), routing /api to the upstream
+ * for tenant tokens. Its keys are generated for this config: one process per config.
+ */
+export function tokenServiceConfig(dir: string, store: string, upstreamUrl: string, vendor: { clientId: string; secret: string }): string {
+  return `
+dataDir: ${JSON.stringify(dir)}
+store: ${store}
+tokenService:
+  issuer: ${BENCH_ISSUER.issuer}
+  audience: ${BENCH_ISSUER.audience}
+  vendor: { clientId: ${vendor.clientId}, secret: ${JSON.stringify(vendor.secret)} }
+  secretKey: ${JSON.stringify(randomBytes(32).toString('base64url'))}
+  keyEncryptionKey: ${JSON.stringify(randomBytes(32).toString('base64url'))}
+${BENCH_DIRECTORY}routes:
+  - { name: api, pathPrefix: /api, upstream: "${upstreamUrl}", auth: { tokenTypes: [tenantAccessToken, tenantApiToken] } }
+`;
+}
+
+/**
+ * A sidecar (proxy only) trusting that token service by its JWKS URL at `issuerUrl` and checking
+ * liveness in its PostgreSQL, whose URL it reads from the environment variable `databaseUrlVariable`.
+ */
+export function sidecarConfig(issuerUrl: string, databaseUrlVariable: string, upstreamUrl: string, livenessTtlSeconds: number): string {
+  return `
+liveness: { cacheTtlSeconds: ${livenessTtlSeconds} }
+issuers:
+  - name: bench
+    issuer: ${BENCH_ISSUER.issuer}
+    audience: ${BENCH_ISSUER.audience}
+    algorithms: [RS256]
+    jwks: { url: "${issuerUrl}/.well-known/jwks.json" }
+    liveness: { postgres: { url: "\${${databaseUrlVariable}}" } }
+${BENCH_DIRECTORY}routes:
+  - { name: api, pathPrefix: /api, upstream: "${upstreamUrl}", auth: { tokenTypes: [tenantAccessToken] } }
+`;
+}
+
+/** A JSON request that must answer `expected`; answers the parsed body (undefined when empty). */
+export async function requestJson(method: string, url: string, init: { headers?: Record<string, string>; body?: string }, expected: number, what: string): Promise<Record<string, unknown>> {
+  const res = await fetch(url, { method, headers: init.headers, body: init.body });
+  const text = await res.text();
+  if (res.status !== expected) throw new BenchError(`${what}: expected ${expected}, got ${res.status} ${text.slice(0, 200)}`);
+  return text === '' ? {} : (JSON.parse(text) as Record<string, unknown>);
+}
+
+/**
+ * Signs the vendor in at a token-service gateway (README "The token service API") and answers the
+ * headers of vendor calls scoped to the bench tenant.
+ */
+export async function vendorHeaders(gateway: BenchGateway, vendor: { clientId: string; secret: string }): Promise<Record<string, string>> {
+  const json = { 'content-type': 'application/json' };
+  const login = await requestJson('POST', `${gateway.url}/auth/vendor`, { headers: json, body: JSON.stringify(vendor) }, 200, 'POST /auth/vendor');
+  return { ...json, authorization: `Bearer ${String(login['token'])}`, 'frontegg-tenant-id': BENCH_ISSUER.tenant };
+}
+
+/** One sample line of a Prometheus text exposition. */
+export interface MetricSample {
+  readonly name: string;
+  readonly labels: Readonly<Record<string, string>>;
+  readonly value: number;
+}
+
+/** A gateway's `/metrics`, the samples whose name starts with `prefix`. */
+export async function scrapeMetrics(gateway: BenchGateway, prefix: string): Promise<MetricSample[]> {
+  const res = await fetch(`${gateway.adminUrl}/metrics`);
+  const text = await res.text();
+  const samples: MetricSample[] = [];
+  for (const line of text.split('\n')) {
+    if (!line.startsWith(prefix)) continue;
+    const m = /^([a-zA-Z_:][a-zA-Z0-9_:]*)(?:\{([^}]*)\})? (\S+)$/.exec(line);
+    if (m === null) continue;
+    const labels: Record<string, string> = {};
+    for (const [, key, value] of (m[2] ?? '').matchAll(/([a-zA-Z_][a-zA-Z0-9_]*)="((?:[^"\\]|\\.)*)"/g)) labels[key!] = value!;
+    samples.push({ name: m[1]!, labels, value: Number(m[3]) });
+  }
+  return samples;
 }

@@ -17,24 +17,38 @@
  *   npm run bench:stores -- --seconds 3 --rounds 2        # a smoke run
  *   npm run build && node dist/bench/store-proxy.js [--seconds N] [--rounds N] [--connections N] [--database-url URL]
  */
-import { randomBytes } from 'node:crypto';
 import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
-import pg from 'pg';
-import { load, progress, sampleOf, saveResults, startGateway, startUpstream, summarize, type BenchGateway, type Sample } from './harness.js';
+import {
+  benchVendor,
+  BenchError,
+  createCleanUp,
+  createDatabase,
+  databaseServerUrl,
+  load,
+  progress,
+  redacted,
+  requestJson,
+  runBench,
+  sampleOf,
+  saveResults,
+  scrapeMetrics,
+  startGateway,
+  startUpstream,
+  summarize,
+  tokenServiceConfig,
+  vendorHeaders,
+  type BenchGateway,
+  type Sample,
+} from './harness.js';
 
-const DEFAULT_DATABASE_URL = 'postgres://postgres@127.0.0.1:5432/postgres';
-const VENDOR = { clientId: 'bench-vendor', secret: randomBytes(24).toString('base64url') };
-const TENANT = 'tenant-bench';
+const VENDOR = benchVendor();
 const STORES = ['sqlite', 'postgres'] as const;
 type StoreDriver = (typeof STORES)[number];
 const CREDENTIALS = ['x-api-key', 'bearer'] as const;
 type Credential = (typeof CREDENTIALS)[number];
-
-/** A failure the user can act on: printed as is, without a stack. */
-class BenchError extends Error {}
 
 const { values } = parseArgs({
   options: {
@@ -47,90 +61,21 @@ const { values } = parseArgs({
 const seconds = Number(values.seconds);
 const rounds = Number(values.rounds);
 const connections = Number(values.connections);
-const serverUrl = values['database-url'] ?? (process.env['M2M_BENCH_DATABASE_URL'] || DEFAULT_DATABASE_URL);
-
-/** The URL without its password, for messages and the results file. */
-function redacted(url: string): string {
-  try {
-    const u = new URL(url);
-    if (u.password !== '') u.password = '***';
-    return u.toString();
-  } catch {
-    return '(an unparsable URL)';
-  }
-}
-
-/** A throwaway database on the server: created now, dropped by `drop` with its open sessions. */
-async function createDatabase(): Promise<{ url: string; name: string; serverVersion: string; drop: () => Promise<void> }> {
-  const admin = new pg.Client({ connectionString: serverUrl, connectionTimeoutMillis: 5000 });
-  // A server going away mid-run surfaces at the next query; without a listener it would crash the bench.
-  admin.on('error', () => undefined);
-  try {
-    await admin.connect();
-  } catch (err) {
-    await admin.end().catch(() => undefined);
-    throw new BenchError(
-      `PostgreSQL at ${redacted(serverUrl)} is unreachable (${(err as Error).message}). Start one, or name a server where the bench may create and drop a database: --database-url URL or M2M_BENCH_DATABASE_URL.`,
-    );
-  }
-  const name = `m2m_bench_${randomBytes(6).toString('hex')}`;
-  const { rows } = await admin.query<{ server_version: string }>('SHOW server_version');
-  await admin.query(`CREATE DATABASE ${name}`);
-  const url = new URL(serverUrl);
-  url.pathname = `/${name}`;
-  return {
-    url: url.toString(),
-    name,
-    serverVersion: rows[0]?.server_version ?? 'unknown',
-    async drop() {
-      try {
-        await admin.query(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`);
-      } finally {
-        await admin.end().catch(() => undefined);
-      }
-    },
-  };
-}
-
-/** A gateway with the token service on `store`, routing /api to the upstream for tenant tokens. */
-function gatewayConfig(dir: string, store: string, upstreamUrl: string): string {
-  return `
-dataDir: ${JSON.stringify(dir)}
-store: ${store}
-tokenService:
-  issuer: http://gateway.bench.local
-  audience: bench
-  vendor: { clientId: ${VENDOR.clientId}, secret: ${JSON.stringify(VENDOR.secret)} }
-  secretKey: ${JSON.stringify(randomBytes(32).toString('base64url'))}
-  keyEncryptionKey: ${JSON.stringify(randomBytes(32).toString('base64url'))}
-directory:
-  roles: [{ id: reader, key: reader, permissions: [reports.read] }]
-routes:
-  - { name: api, pathPrefix: /api, upstream: "${upstreamUrl}", auth: { tokenTypes: [tenantAccessToken, tenantApiToken] } }
-`;
-}
-
-async function post(url: string, init: { headers?: Record<string, string>; body: string }, expected: number, what: string): Promise<Record<string, unknown>> {
-  const res = await fetch(url, { method: 'POST', headers: init.headers, body: init.body });
-  const text = await res.text();
-  if (res.status !== expected) throw new BenchError(`${what}: expected ${expected}, got ${res.status} ${text.slice(0, 200)}`);
-  return JSON.parse(text) as Record<string, unknown>;
-}
+const serverUrl = databaseServerUrl(values['database-url']);
 
 /**
  * The two credentials, made through the gateway's own API as a client would (README "The token
- * service API"): a vendor token, then a tenant access token and a tenant API token, exchanged for
- * a JWT with the client_credentials grant. Answers the request headers that present each.
+ * service API"): a tenant access token and a tenant API token, exchanged for a JWT with the
+ * client_credentials grant. Answers the request headers that present each.
  */
 async function credentialsOn(gateway: BenchGateway): Promise<Record<Credential, Record<string, string>>> {
-  const json = { 'content-type': 'application/json' };
-  const login = await post(`${gateway.url}/auth/vendor`, { headers: json, body: JSON.stringify(VENDOR) }, 200, 'POST /auth/vendor');
-  const asVendor = { ...json, authorization: `Bearer ${String(login['token'])}`, 'frontegg-tenant-id': TENANT };
+  const asVendor = await vendorHeaders(gateway, VENDOR);
   const body = JSON.stringify({ description: 'bench', roleIds: ['reader'] });
-  const access = await post(`${gateway.url}/identity/resources/tenants/access-tokens/v1`, { headers: asVendor, body }, 201, 'creating a tenant access token');
-  const client = await post(`${gateway.url}/identity/resources/tenants/api-tokens/v2`, { headers: asVendor, body }, 201, 'creating a tenant API token');
+  const access = await requestJson('POST', `${gateway.url}/identity/resources/tenants/access-tokens/v1`, { headers: asVendor, body }, 201, 'creating a tenant access token');
+  const client = await requestJson('POST', `${gateway.url}/identity/resources/tenants/api-tokens/v2`, { headers: asVendor, body }, 201, 'creating a tenant API token');
   const basic = Buffer.from(`${String(client['clientId'])}:${String(client['secret'])}`).toString('base64');
-  const exchanged = await post(
+  const exchanged = await requestJson(
+    'POST',
     `${gateway.url}/oauth/token`,
     { headers: { authorization: `Basic ${basic}`, 'content-type': 'application/x-www-form-urlencoded' }, body: 'grant_type=client_credentials' },
     200,
@@ -141,13 +86,10 @@ async function credentialsOn(gateway: BenchGateway): Promise<Record<Credential, 
 
 /** Store calls so far by operation: `m2m_gateway_store_duration_seconds_count` summed over `result`. */
 async function storeCalls(gateway: BenchGateway): Promise<Map<string, number>> {
-  const res = await fetch(`${gateway.adminUrl}/metrics`);
-  const text = await res.text();
   const calls = new Map<string, number>();
-  for (const line of text.split('\n')) {
-    const m = /^m2m_gateway_store_duration_seconds_count\{([^}]*)\} (\S+)$/.exec(line);
-    const operation = m === null ? undefined : /operation="([^"]*)"/.exec(m[1]!)?.[1];
-    if (operation !== undefined) calls.set(operation, (calls.get(operation) ?? 0) + Number(m![2]));
+  for (const x of await scrapeMetrics(gateway, 'm2m_gateway_store_duration_seconds_count')) {
+    const operation = x.labels['operation'];
+    if (operation !== undefined) calls.set(operation, (calls.get(operation) ?? 0) + x.value);
   }
   return calls;
 }
@@ -169,30 +111,11 @@ interface StoreSample extends Sample {
 }
 
 async function main(): Promise<void> {
-  const cleanUp: (() => unknown)[] = [];
-  let cleaned: Promise<void> | undefined;
-  const cleanUpOnce = () =>
-    (cleaned ??= (async () => {
-      for (const step of cleanUp.reverse()) {
-        try {
-          await step();
-        } catch (err) {
-          console.error(`clean-up: ${(err as Error).message}`);
-        }
-      }
-    })());
-  // Ctrl-C still stops the gateways and drops the database.
-  for (const signal of ['SIGINT', 'SIGTERM'] as const) {
-    process.once(signal, () => {
-      console.error(`${signal}: stopping`);
-      void cleanUpOnce().then(() => process.exit(130));
-    });
-  }
-
+  const cleanUp = createCleanUp();
   const samples: StoreSample[] = [];
   let serverVersion = 'unknown';
   try {
-    const database = await createDatabase();
+    const database = await createDatabase(serverUrl);
     serverVersion = database.serverVersion;
     cleanUp.push(() => database.drop());
     console.error(`PostgreSQL ${serverVersion} at ${redacted(serverUrl)}: database ${database.name}, dropped at the end`);
@@ -211,7 +134,7 @@ async function main(): Promise<void> {
     for (const store of STORES) {
       const dir = join(work, store);
       mkdirSync(dir, { recursive: true });
-      const gateway = await startGateway(dir, gatewayConfig(dir, stores[store], upstream.url), { M2M_BENCH_STORE_URL: database.url });
+      const gateway = await startGateway(dir, tokenServiceConfig(dir, stores[store], upstream.url, VENDOR), { M2M_BENCH_STORE_URL: database.url });
       cleanUp.push(() => gateway.stop());
       gateways[store] = gateway;
       headers[store] = await credentialsOn(gateway);
@@ -237,7 +160,7 @@ async function main(): Promise<void> {
       }
     }
   } finally {
-    await cleanUpOnce();
+    await cleanUp.run();
   }
 
   const rows = CREDENTIALS.flatMap((credential) =>
@@ -265,7 +188,4 @@ async function main(): Promise<void> {
   saveResults('stores', { rounds, seconds, connections, node: process.version, postgres: { server: redacted(serverUrl), version: serverVersion }, samples, summary: rows });
 }
 
-main().catch((err: unknown) => {
-  console.error(err instanceof BenchError ? `bench: ${err.message}` : err);
-  process.exitCode = 1;
-});
+runBench(main);
