@@ -8,6 +8,7 @@ import type { Identity } from '../../src/auth/identity.js';
 import { createManualClock } from '../../src/clock.js';
 import type { CompiledDirectory, CompiledTokenService } from '../../src/config/types.js';
 import { createMemoryStore } from '../../src/store/memory.js';
+import { createPostgresStore } from '../../src/store/postgres.js';
 import { createSqliteStore } from '../../src/store/sqlite.js';
 import type { TokenStore } from '../../src/store/types.js';
 import { createDirectory } from '../../src/tokens/directory.js';
@@ -17,6 +18,7 @@ import { createRateLimiter } from '../../src/tokens/rate-limit.js';
 import { createSecretHasher } from '../../src/tokens/secrets.js';
 import { createTokenService } from '../../src/tokens/service.js';
 import { createJwtSigner } from '../../src/tokens/signer.js';
+import type { TestDatabase } from './postgres.js';
 import { createLogSink } from './log-sink.js';
 
 export const ISSUER = 'https://gateway.test';
@@ -70,18 +72,19 @@ export function identityOf(jwt: string): Identity {
   };
 }
 
-export type StoreKind = 'memory' | 'sqlite';
-export const STORE_KINDS: readonly StoreKind[] = ['memory', 'sqlite'];
+export type StoreKind = 'memory' | 'sqlite' | 'postgres';
+export const STORE_KINDS: readonly StoreKind[] = ['memory', 'sqlite', 'postgres'];
 
 /**
- * A token service on real parts: a migrated store (memory, or SQLite in a temporary file), a key
- * manager with a random key-encryption key, the fast-jwt signer, a manual clock, a log sink.
+ * A token service on real parts: a migrated store (memory, SQLite in a temporary file, or
+ * PostgreSQL in a fresh schema of `database`), a key manager with a random key-encryption key, the
+ * fast-jwt signer, a manual clock, a log sink.
  */
-export async function createTokenHarness(kind: StoreKind, overrides: Partial<CompiledTokenService> = {}) {
+export async function createTokenHarness(kind: StoreKind, overrides: Partial<CompiledTokenService> = {}, database?: TestDatabase) {
   const clock = createManualClock(Date.UTC(2026, 0, 1) + 250);
   const dir = kind === 'sqlite' ? await mkdtemp(join(tmpdir(), 'm2m-tokens-')) : undefined;
   const file = dir === undefined ? undefined : join(dir, 'store.db');
-  const base: TokenStore = file === undefined ? createMemoryStore() : createSqliteStore({ path: file });
+  const base: TokenStore = await openStore(kind, file, database);
   await base.migrate();
   // A mutable copy (the drivers return frozen objects), so a test can wrap one method to count or fail calls.
   const store: { -readonly [K in keyof TokenStore]: TokenStore[K] } = { ...base };
@@ -117,3 +120,10 @@ export async function createTokenHarness(kind: StoreKind, overrides: Partial<Com
 }
 
 export type TokenHarness = Awaited<ReturnType<typeof createTokenHarness>>;
+
+async function openStore(kind: StoreKind, file: string | undefined, database: TestDatabase | undefined): Promise<TokenStore> {
+  if (kind === 'memory') return createMemoryStore();
+  if (kind === 'sqlite') return createSqliteStore({ path: file! });
+  if (database === undefined) throw new Error('a postgres harness needs the test file\'s database (withTestDatabase)');
+  return createPostgresStore({ connectionString: database.url, schema: await database.newSchema() });
+}

@@ -8,7 +8,8 @@
 import t from 'tap';
 import { isGatewayError } from '../../src/errors.js';
 import { leakedSecrets } from '../helpers/log-sink.js';
-import { createTokenHarness, PEER, STORE_KINDS } from '../helpers/token-service.js';
+import { withTestDatabase } from '../helpers/postgres.js';
+import { createTokenHarness, PEER, STORE_KINDS, type StoreKind } from '../helpers/token-service.js';
 import { createTenantApiToken, startTokenScenario, VENDOR } from '../helpers/token-scenario.js';
 
 const ATTACKER = '203.0.113.66';
@@ -23,9 +24,13 @@ async function failure(p: Promise<unknown>) {
   throw new Error('expected a refusal');
 }
 
+// The PostgreSQL harnesses each get a schema of this file's database.
+const database = await withTestDatabase(t);
+const harness = (kind: StoreKind, overrides: Parameters<typeof createTokenHarness>[1] = {}) => createTokenHarness(kind, overrides, database);
+
 for (const kind of STORE_KINDS) {
   t.test(`${kind}: unknown client, wrong secret, revoked and expired credentials are indistinguishable (case 26)`, async (t) => {
-    const h = await createTokenHarness(kind, { rateLimit: { perClientPerMinute: 100, perPeerPerMinute: 1000 } });
+    const h = await harness(kind, { rateLimit: { perClientPerMinute: 100, perPeerPerMinute: 1000 } });
     t.teardown(h.close);
     const good = await h.service.createTenantApiToken({ tenantId: 't' }, {});
     const revoked = await h.service.createTenantApiToken({ tenantId: 't' }, {});
@@ -50,7 +55,7 @@ for (const kind of STORE_KINDS) {
   });
 
   t.test(`${kind}: brute force → 429 with Retry-After; the client elsewhere is never locked; the lock ends (case 29)`, async (t) => {
-    const h = await createTokenHarness(kind, { rateLimit: { perClientPerMinute: 5, perPeerPerMinute: 1000 } });
+    const h = await harness(kind, { rateLimit: { perClientPerMinute: 5, perPeerPerMinute: 1000 } });
     t.teardown(h.close);
     const victim = await h.service.createTenantApiToken({ tenantId: 't' }, {});
     const guess = { clientId: victim.record.clientId, secret: 'guess'.repeat(9) };
@@ -73,7 +78,7 @@ for (const kind of STORE_KINDS) {
   });
 
   t.test(`${kind}: the per-peer limit counts every attempt, whatever the client id (case 29)`, async (t) => {
-    const h = await createTokenHarness(kind, { rateLimit: { perClientPerMinute: 1000, perPeerPerMinute: 10 } });
+    const h = await harness(kind, { rateLimit: { perClientPerMinute: 1000, perPeerPerMinute: 10 } });
     t.teardown(h.close);
     for (let i = 0; i < 10; i++) await failure(h.service.exchange({ clientId: `client-${i}`, secret: 's' }, { peer: ATTACKER }));
     t.match(await failure(h.service.exchange({ clientId: 'client-x', secret: 's' }, { peer: ATTACKER })), { code: 'ERR_TOKEN_RATE_LIMITED', retryAfterSeconds: 60 });

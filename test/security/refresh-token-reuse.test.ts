@@ -10,7 +10,8 @@
 import t from 'tap';
 import { isGatewayError } from '../../src/errors.js';
 import { leakedSecrets } from '../helpers/log-sink.js';
-import { createTokenHarness, identityOf, PEER, STORE_KINDS, type TokenHarness } from '../helpers/token-service.js';
+import { withTestDatabase } from '../helpers/postgres.js';
+import { createTokenHarness, identityOf, PEER, STORE_KINDS, type TokenHarness, type StoreKind } from '../helpers/token-service.js';
 import { basicAuth, createTenantApiToken, postForm, startTokenScenario } from '../helpers/token-scenario.js';
 
 async function credential(h: TokenHarness) {
@@ -19,9 +20,13 @@ async function credential(h: TokenHarness) {
   return { created, exchange };
 }
 
+// The PostgreSQL harnesses each get a schema of this file's database.
+const database = await withTestDatabase(t);
+const harness = (kind: StoreKind, overrides: Parameters<typeof createTokenHarness>[1] = {}) => createTokenHarness(kind, overrides, database);
+
 for (const kind of STORE_KINDS) {
   t.test(`${kind}: reuse of a rotated refresh token revokes the whole family (case 32)`, async (t) => {
-    const h = await createTokenHarness(kind);
+    const h = await harness(kind);
     t.teardown(h.close);
     const { exchange } = await credential(h);
     const first = await exchange();
@@ -44,7 +49,7 @@ for (const kind of STORE_KINDS) {
   });
 
   t.test(`${kind}: two concurrent refreshes with one token → exactly one success (case 32)`, async (t) => {
-    const h = await createTokenHarness(kind);
+    const h = await harness(kind);
     t.teardown(h.close);
     const { exchange } = await credential(h);
     const { refreshToken } = await exchange();
@@ -55,7 +60,7 @@ for (const kind of STORE_KINDS) {
   });
 
   t.test(`${kind}: expired, revoked and garbage refresh tokens → invalid_grant (case 33)`, async (t) => {
-    const h = await createTokenHarness(kind, { refreshTokens: { enabled: true, ttlSeconds: 60, maxPerCredential: 100 } });
+    const h = await harness(kind, { refreshTokens: { enabled: true, ttlSeconds: 60, maxPerCredential: 100 } });
     t.teardown(h.close);
     const { created, exchange } = await credential(h);
     const expired = await exchange();
@@ -84,7 +89,7 @@ for (const kind of STORE_KINDS) {
   });
 
   t.test(`${kind}: the 101st refresh token evicts the oldest`, async (t) => {
-    const h = await createTokenHarness(kind);
+    const h = await harness(kind);
     t.teardown(h.close);
     const { exchange } = await credential(h);
     const issued: string[] = [];

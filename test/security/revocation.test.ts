@@ -6,7 +6,8 @@
  * `{active:false}`; deleting a credential or a membership refuses its JWTs at once (SPEC §3).
  */
 import t from 'tap';
-import { createTokenHarness, identityOf, PEER, STORE_KINDS, type TokenHarness } from '../helpers/token-service.js';
+import { withTestDatabase } from '../helpers/postgres.js';
+import { createTokenHarness, identityOf, PEER, STORE_KINDS, type TokenHarness, type StoreKind } from '../helpers/token-service.js';
 
 async function client(h: TokenHarness, tenantId = 't') {
   const created = await h.service.createTenantApiToken({ tenantId }, {});
@@ -14,9 +15,13 @@ async function client(h: TokenHarness, tenantId = 't') {
   return { clientId: created.record.clientId, issued };
 }
 
+// The PostgreSQL harnesses each get a schema of this file's database.
+const database = await withTestDatabase(t);
+const harness = (kind: StoreKind, overrides: Parameters<typeof createTokenHarness>[1] = {}) => createTokenHarness(kind, overrides, database);
+
 for (const kind of STORE_KINDS) {
   t.test(`${kind}: client B cannot refresh or revoke client A's refresh token (cases 31, 35)`, async (t) => {
-    const h = await createTokenHarness(kind);
+    const h = await harness(kind);
     t.teardown(h.close);
     const a = await client(h);
     const b = await client(h);
@@ -29,7 +34,7 @@ for (const kind of STORE_KINDS) {
   });
 
   t.test(`${kind}: revoking a refresh token kills its family's JWTs; unknown tokens are a no-op (case 35)`, async (t) => {
-    const h = await createTokenHarness(kind);
+    const h = await harness(kind);
     t.teardown(h.close);
     const a = await client(h);
     const identity = identityOf(a.issued.accessToken);
@@ -44,7 +49,7 @@ for (const kind of STORE_KINDS) {
   });
 
   t.test(`${kind}: inactive tokens introspect to exactly {active:false} (case 35)`, async (t) => {
-    const h = await createTokenHarness(kind);
+    const h = await harness(kind);
     t.teardown(h.close);
     const a = await client(h);
     const rotated = await h.service.refresh({ refreshToken: a.issued.refreshToken! }, { peer: PEER });
@@ -63,7 +68,7 @@ for (const kind of STORE_KINDS) {
   });
 
   t.test(`${kind}: deleting a credential or a membership refuses its JWTs at once, even cached (SPEC §3)`, async (t) => {
-    const h = await createTokenHarness(kind);
+    const h = await harness(kind);
     t.teardown(h.close);
     const a = await client(h);
     const tenantJwt = identityOf(a.issued.accessToken);

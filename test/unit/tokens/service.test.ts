@@ -6,7 +6,8 @@ import type { TokenStore } from '../../../src/store/types.js';
 import { createRateLimiter } from '../../../src/tokens/rate-limit.js';
 import { createTokenService } from '../../../src/tokens/service.js';
 import { leakedSecrets } from '../../helpers/log-sink.js';
-import { AUDIENCE, createTokenHarness, ISSUER, PEER, STORE_KINDS, type TokenHarness } from '../../helpers/token-service.js';
+import { withTestDatabase } from '../../helpers/postgres.js';
+import { AUDIENCE, createTokenHarness, ISSUER, PEER, STORE_KINDS, type StoreKind, type TokenHarness } from '../../helpers/token-service.js';
 
 const T1 = { tenantId: 'tenant-1' };
 const U1 = { tenantId: 'tenant-1', userId: 'user-1' };
@@ -38,10 +39,14 @@ function identityOf(payload: Record<string, unknown>): Identity {
   };
 }
 
+// The PostgreSQL harnesses each get a schema of this file's database.
+const database = await withTestDatabase(t);
+const harness = (kind: StoreKind, overrides: Parameters<typeof createTokenHarness>[1] = {}) => createTokenHarness(kind, overrides, database);
+
 for (const kind of STORE_KINDS) {
   t.test(`${kind} store`, async (t) => {
     t.test('user api token: created with a membership, exchanged for a JWT with the spec claims', async (t) => {
-      const h = await createTokenHarness(kind);
+      const h = await harness(kind);
       t.teardown(h.close);
       const created = await h.service.createUserApiToken(U1, { description: 'ci', metadata: { user: 'svc' }, expiresInMinutes: 60 });
       t.match(created.record, { owner: 'user', tenantId: 'tenant-1', userId: 'user-1', createdByUserId: 'user-1', description: 'ci', metadata: { user: 'svc' }, roleIds: null });
@@ -85,7 +90,7 @@ for (const kind of STORE_KINDS) {
     });
 
     t.test('tenant api tokens: roleIds win over permissionIds; create, list, update, delete', async (t) => {
-      const h = await createTokenHarness(kind);
+      const h = await harness(kind);
       t.teardown(h.close);
       const cases = [
         { name: 'roleIds win', input: { roleIds: ['r-billing'], permissionIds: ['x'] }, roleIds: ['r-billing'], permissionIds: null, roles: ['billing'], permissions: ['billing.write'] },
@@ -118,7 +123,7 @@ for (const kind of STORE_KINDS) {
     });
 
     t.test('user tokens are scoped to their user', async (t) => {
-      const h = await createTokenHarness(kind);
+      const h = await harness(kind);
       t.teardown(h.close);
       const mine = await h.service.createUserApiToken(U1, {});
       await h.service.createUserApiToken({ tenantId: 'tenant-1', userId: 'user-2' }, {});
@@ -128,7 +133,7 @@ for (const kind of STORE_KINDS) {
     });
 
     t.test('access tokens: JWT claims, exp, list, info, active ids, delete', async (t) => {
-      const h = await createTokenHarness(kind);
+      const h = await harness(kind);
       t.teardown(h.close);
       const user = await h.service.createUserAccessToken(U1, { description: 'cli', expiresInMinutes: 30 });
       const tenant = await h.service.createTenantAccessToken(T1, { roleIds: ['r-admin'] });
@@ -179,7 +184,7 @@ for (const kind of STORE_KINDS) {
     });
 
     t.test('expiresInMinutes and other inputs are validated', async (t) => {
-      const h = await createTokenHarness(kind);
+      const h = await harness(kind);
       t.teardown(h.close);
       for (const expiresInMinutes of [0, -5, 1.5, 10 * 365 * 24 * 60 + 1, '60' as unknown as number]) {
         await t.rejects(h.service.createTenantApiToken(T1, { expiresInMinutes }), { code: 'ERR_VALIDATION' }, `expiresInMinutes ${String(expiresInMinutes)}`);
@@ -192,7 +197,7 @@ for (const kind of STORE_KINDS) {
     });
 
     t.test('disabled kinds can be neither created, listed nor used', async (t) => {
-      const h = await createTokenHarness(kind, { accessTokens: { enabled: false }, apiTokens: { enabled: false } });
+      const h = await harness(kind, { accessTokens: { enabled: false }, apiTokens: { enabled: false } });
       t.teardown(h.close);
       const refusals: Array<[string, () => Promise<unknown>]> = [
         ['create user api token', () => h.service.createUserApiToken(U1, {})],
@@ -213,7 +218,7 @@ for (const kind of STORE_KINDS) {
     });
 
     t.test("authenticateClient: the exchange's credential check, issuing nothing", async (t) => {
-      const h = await createTokenHarness(kind, { rateLimit: { perClientPerMinute: 100, perPeerPerMinute: 1000 } });
+      const h = await harness(kind, { rateLimit: { perClientPerMinute: 100, perPeerPerMinute: 1000 } });
       t.teardown(h.close);
       const user = await h.service.createUserApiToken(U1, {});
       const tenant = await h.service.createTenantApiToken(T1, { roleIds: ['r-viewer'] });
@@ -265,7 +270,7 @@ for (const kind of STORE_KINDS) {
     });
 
     t.test('authenticateClient: one HMAC compare, against the dummy digest for an unknown client (case 34)', async (t) => {
-      const h = await createTokenHarness(kind);
+      const h = await harness(kind);
       t.teardown(h.close);
       const created = await h.service.createTenantApiToken(T1, {});
       const compared: Array<string | undefined> = [];
@@ -283,7 +288,7 @@ for (const kind of STORE_KINDS) {
     });
 
     t.test("authenticateClient: its failures and the exchange's share one lock per (clientId, peer) (case 29)", async (t) => {
-      const h = await createTokenHarness(kind, { rateLimit: { perClientPerMinute: 4, perPeerPerMinute: 1000 } });
+      const h = await harness(kind, { rateLimit: { perClientPerMinute: 4, perPeerPerMinute: 1000 } });
       t.teardown(h.close);
       const created = await h.service.createTenantApiToken(T1, {});
       const attacker = { peer: '203.0.113.66' };
@@ -297,7 +302,7 @@ for (const kind of STORE_KINDS) {
     });
 
     t.test('tokens minted before a kind was disabled are refused by checkLive', async (t) => {
-      const on = await createTokenHarness(kind);
+      const on = await harness(kind);
       t.teardown(on.close);
       const token = await on.service.createTenantAccessToken(T1, {});
       const identity = identityOf((await claimsOf(on, token.jwt)).payload);
@@ -311,7 +316,7 @@ for (const kind of STORE_KINDS) {
     });
 
     t.test('refresh tokens switched off: none issued, none accepted', async (t) => {
-      const h = await createTokenHarness(kind, { refreshTokens: { enabled: false, ttlSeconds: 60, maxPerCredential: 100 } });
+      const h = await harness(kind, { refreshTokens: { enabled: false, ttlSeconds: 60, maxPerCredential: 100 } });
       t.teardown(h.close);
       const created = await h.service.createTenantApiToken(T1, {});
       const issued = await h.service.exchange({ clientId: created.record.clientId, secret: created.secret }, { peer: PEER });
@@ -321,7 +326,7 @@ for (const kind of STORE_KINDS) {
     });
 
     t.test('a JWT never outlives its credential', async (t) => {
-      const h = await createTokenHarness(kind);
+      const h = await harness(kind);
       t.teardown(h.close);
       const created = await h.service.createTenantApiToken(T1, { expiresInMinutes: 2 });
       h.clock.advance(110_000);
@@ -333,7 +338,7 @@ for (const kind of STORE_KINDS) {
     });
 
     t.test('checkLive: foreign issuers pass through; our API-token JWTs need their family', async (t) => {
-      const h = await createTokenHarness(kind);
+      const h = await harness(kind);
       t.teardown(h.close);
       const created = await h.service.createTenantApiToken(T1, { roleIds: ['r-viewer'] });
       const issued = await h.service.exchange({ clientId: created.record.clientId, secret: created.secret }, { peer: PEER });
@@ -351,7 +356,7 @@ for (const kind of STORE_KINDS) {
     });
 
     t.test('checkLive fails closed when the store fails, and is I/O-free when warm', async (t) => {
-      const h = await createTokenHarness(kind);
+      const h = await harness(kind);
       t.teardown(h.close);
       const created = await h.service.createTenantAccessToken(T1, {});
       const identity = identityOf((await claimsOf(h, created.jwt)).payload);
@@ -375,7 +380,7 @@ for (const kind of STORE_KINDS) {
     });
 
     t.test("apiTokenInfo: the vendor-only view of one family, by checkLive's own rules", async (t) => {
-      const h = await createTokenHarness(kind);
+      const h = await harness(kind);
       t.teardown(h.close);
       const tenant = await h.service.createTenantApiToken(T1, { roleIds: ['r-viewer'], expiresInMinutes: 60 });
       const user = await h.service.createUserApiToken(U1, {});
@@ -415,7 +420,7 @@ for (const kind of STORE_KINDS) {
     });
 
     t.test('introspection and revocation of JWTs', async (t) => {
-      const h = await createTokenHarness(kind);
+      const h = await harness(kind);
       t.teardown(h.close);
       const created = await h.service.createTenantApiToken(T1, { roleIds: ['r-viewer'] });
       const issued = await h.service.exchange({ clientId: created.record.clientId, secret: created.secret }, { peer: PEER });
