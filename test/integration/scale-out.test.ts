@@ -248,6 +248,13 @@ t.test('the scaled-out shape: every credential through every sidecar, revocation
     t.comment(`PostgreSQL stopped in ${Date.now() - stoppedAt} ms`);
 
     for (const gateway of pushed) t.equal(await call(gateway, PATH, steady), 200, `${gateway.name}: a cached answer keeps working within the TTL`);
+    // Before any request needs the database, so each process notices the outage by itself (its
+    // probe). The issuer-API sidecar reads no database, so its readiness is not about it.
+    const readers = [issuer1, issuer2, pgSidecar1, pgSidecar2];
+    const outageAt = Date.now();
+    await explained(Promise.all(readers.map((p) => waitFor(`${p.name} not ready`, async () => (await statusOf(`${p.adminUrl}/readyz`)) === 503, { timeoutMs: 12_000, intervalMs: 100 }))));
+    t.comment(`readiness 503 on every database reader ${Date.now() - outageAt} ms into the outage`);
+    t.pass('every process reading the database reports not ready');
     for (const gateway of [...sidecars, issuer1]) {
       const started = Date.now();
       const status = await call(gateway, PATH, unseen, 6000);
@@ -255,12 +262,6 @@ t.test('the scaled-out shape: every credential through every sidecar, revocation
       t.equal(status, 503, `${gateway.name}: a token it never checked fails closed (${ms} ms)`);
       t.ok(ms < 6000, `${gateway.name} answers at once, without waiting for the database`);
     }
-    // The issuer-API sidecar reads no database: its own readiness does not depend on it.
-    const readers = [issuer1, issuer2, pgSidecar1, pgSidecar2];
-    const outageAt = Date.now();
-    await explained(Promise.all(readers.map((p) => waitFor(`${p.name} not ready`, async () => (await statusOf(`${p.adminUrl}/readyz`)) === 503, { timeoutMs: 12_000, intervalMs: 100 }))));
-    t.comment(`readiness 503 on every database reader within ${Date.now() - outageAt} ms`);
-    t.pass('every process reading the database reports not ready');
     t.strictSame(processes.filter((p) => !p.alive()).map((p) => p.name), [], 'no process exited', { diagnostics: diagnostics() });
 
     const restartedAt = Date.now();
