@@ -6,6 +6,7 @@
  * each store then gets a schema of its own inside it.
  */
 import { randomBytes } from 'node:crypto';
+import { rm } from 'node:fs/promises';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -32,24 +33,55 @@ function freePort(): Promise<number> {
   });
 }
 
-/** Starts a throwaway server; `stop` also deletes its files. */
-async function startEmbedded(): Promise<{ url: string; stop: () => Promise<void> }> {
+/** A throwaway server on a free port, in a fresh directory of its own; not started yet. */
+async function createEmbedded(options: { persistent: boolean }): Promise<{ server: EmbeddedPostgres; url: string; databaseDir: string }> {
   const password = randomBytes(12).toString('hex');
   const port = await freePort();
+  // Created by initdb itself, so it belongs to the server's user (a separate one when run as root).
+  const databaseDir = join(tmpdir(), `m2m-pg-${randomBytes(6).toString('hex')}`);
   const server = new EmbeddedPostgres({
-    // Created by initdb itself, so it belongs to the server's user (a separate one when run as root).
-    databaseDir: join(tmpdir(), `m2m-pg-${randomBytes(6).toString('hex')}`),
+    databaseDir,
     user: 'postgres',
     password,
     port,
-    persistent: false,
+    persistent: options.persistent,
     createPostgresUser: process.getuid?.() === 0,
     onLog: () => undefined,
     onError: () => undefined,
   });
   await server.initialise();
+  return { server, url: `postgres://postgres:${password}@127.0.0.1:${port}/postgres`, databaseDir };
+}
+
+/** Starts a throwaway server; `stop` also deletes its files. */
+async function startEmbedded(): Promise<{ url: string; stop: () => Promise<void> }> {
+  const { server, url } = await createEmbedded({ persistent: false });
   await server.start();
-  return { url: `postgres://postgres:${password}@127.0.0.1:${port}/postgres`, stop: () => server.stop() };
+  return { url, stop: () => server.stop() };
+}
+
+/** A PostgreSQL server a test may stop and start again, as an outage would. */
+export interface RestartablePostgres {
+  /** The server's `postgres` database: the same URL before and after a restart. */
+  readonly url: string;
+  /** Stops the server (fast shutdown: open sessions are terminated); its data stays. */
+  stop(): Promise<void>;
+  /** Starts it again on the same port with the same data; resolves once it accepts connections. */
+  start(): Promise<void>;
+}
+
+/**
+ * A throwaway server of the test's own, whatever M2M_TEST_DATABASE_URL says: a shared server must
+ * never be stopped under other test files. Teardown stops it and deletes its files.
+ */
+export async function startRestartablePostgres(t: Test): Promise<RestartablePostgres> {
+  const { server, url, databaseDir } = await createEmbedded({ persistent: true });
+  t.teardown(async () => {
+    await server.stop();
+    await rm(databaseDir, { recursive: true, force: true });
+  });
+  await server.start();
+  return { url, stop: () => server.stop(), start: () => server.start() };
 }
 
 /** The file's database, on M2M_TEST_DATABASE_URL's server or on a throwaway one. */
