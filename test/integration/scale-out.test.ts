@@ -6,34 +6,17 @@
  * API sidecar within its cache TTL; a database outage fails closed (503, readiness false) without
  * a crash, and everything recovers by itself once the database is back — the change feed included.
  */
-import { spawn } from 'node:child_process';
-import { randomBytes } from 'node:crypto';
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join, resolve } from 'node:path';
-import { createInterface } from 'node:readline';
+import { resolve } from 'node:path';
 import t, { type Test } from 'tap';
 import { startEchoUpstream, type Received } from '../../scripts/echo-upstream.js';
 import { waitReady } from '../../scripts/wait-ready.js';
-import { MAIN } from '../helpers/cli.js';
 import { startRestartablePostgres } from '../helpers/postgres.js';
+import { ISSUER_CONFIG, serve, vendorCall, VENDOR, type Process } from '../helpers/processes.js';
 import { basicAuth } from '../helpers/token-scenario.js';
 import { waitFor } from '../helpers/wait.js';
 
-const ISSUER_CONFIG = resolve('examples/scale-out/issuer.yaml');
 const SIDECAR_POSTGRES_CONFIG = resolve('examples/scale-out/sidecar-postgres.yaml');
 const SIDECAR_API_CONFIG = resolve('examples/scale-out/sidecar-issuer-api.yaml');
-const ISSUER = 'http://issuer.test';
-const VENDOR = { clientId: 'scale-out-vendor', secret: 'scale-out-vendor-secret-for-tests-0123456789' } as const;
-const SHARED_ENV = {
-  M2M_ISSUER: ISSUER,
-  M2M_AUDIENCE: 'orders-api',
-  M2M_SECRET_KEY: 'scale-out-secret-hash-key-for-tests-0123456789',
-  M2M_KEY_ENCRYPTION_KEY: randomBytes(32).toString('base64'),
-  M2M_VENDOR_CLIENT_ID: VENDOR.clientId,
-  M2M_VENDOR_SECRET: VENDOR.secret,
-  M2M_LOG_LEVEL: 'info',
-};
 /** The API sidecar's liveness cache TTL (sidecar-issuer-api.yaml reads it from the environment). */
 const API_SIDECAR_TTL_SECONDS = 2;
 /** How soon a pushed revocation must be enforced everywhere on the database. */
@@ -42,65 +25,6 @@ const PUSH_BOUND_MS = 1000;
 const PATH = '/orders/list';
 const TENANT = 'acme';
 const USER = 'user-1';
-
-interface Process {
-  readonly name: string;
-  readonly url: string;
-  readonly adminUrl: string;
-  /** Whether the process is still running. */
-  alive(): boolean;
-  /** What it wrote, for failure messages. */
-  output(): string;
-}
-
-/**
- * `node dist/src/main.js serve --config <config>` on ports 0, ready once `/readyz` answers 200;
- * killed at teardown.
- */
-async function serve(t: Test, name: string, config: string, env: Record<string, string>): Promise<Process> {
-  const dataDir = mkdtempSync(join(tmpdir(), 'm2m-scale-out-'));
-  const child = spawn(process.execPath, [MAIN, 'serve', '--config', config], {
-    cwd: dataDir,
-    env: { ...process.env, ...SHARED_ENV, M2M_PORT: '0', M2M_ADMIN_PORT: '0', M2M_ADMIN_HOST: '127.0.0.1', M2M_DATA_DIR: dataDir, ...env },
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  t.teardown(() => {
-    if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
-    rmSync(dataDir, { recursive: true, force: true });
-  });
-  let output = '';
-  child.stderr.on('data', (chunk: Buffer) => (output += chunk.toString()));
-  const listening = new Promise<{ proxyPort: number; adminPort: number }>((resolveListening, reject) => {
-    createInterface({ input: child.stdout }).on('line', (line) => {
-      output += `${line}\n`;
-      try {
-        const entry = JSON.parse(line) as { msg?: string; proxyPort: number; adminPort: number };
-        if (entry.msg === 'listening') resolveListening(entry);
-      } catch {
-        // not a log line
-      }
-    });
-    child.once('exit', (code) => reject(new Error(`${name} exited with code ${code} before listening:\n${output}`)));
-  });
-  const { proxyPort, adminPort } = await listening;
-  const adminUrl = `http://127.0.0.1:${adminPort}`;
-  await waitReady(`${adminUrl}/readyz`, { timeoutMs: 20_000 });
-  return { name, url: `http://127.0.0.1:${proxyPort}`, adminUrl, alive: () => child.exitCode === null && child.signalCode === null, output: () => output };
-}
-
-/** A JSON call to an issuer's token API as the vendor. */
-async function vendorCall(issuer: Process, method: string, path: string, options: { headers?: Record<string, string>; body?: unknown } = {}) {
-  const login = await fetch(`${issuer.url}/auth/vendor`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(VENDOR) });
-  if (login.status !== 200) throw new Error(`vendor login at ${issuer.name}: ${login.status}`);
-  const { token } = (await login.json()) as { token: string };
-  const res = await fetch(`${issuer.url}${path}`, {
-    method,
-    headers: { authorization: `Bearer ${token}`, ...(options.body === undefined ? {} : { 'content-type': 'application/json' }), ...options.headers },
-    body: options.body === undefined ? undefined : JSON.stringify(options.body),
-  });
-  const text = await res.text();
-  return { status: res.status, body: (text === '' ? {} : JSON.parse(text)) as Record<string, unknown> };
-}
 
 /** A credential as a client presents it, with the identity the upstream must receive for it. */
 interface Credential {
