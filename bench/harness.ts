@@ -6,7 +6,8 @@
 import autocannon from 'autocannon';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { mkdirSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { createServer, type AddressInfo } from 'node:net';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -319,4 +320,22 @@ export async function scrapeMetrics(gateway: BenchGateway, prefix: string): Prom
     samples.push({ name: m[1]!, labels, value: Number(m[3]) });
   }
   return samples;
+}
+
+/**
+ * What every PostgreSQL bench starts from: a throwaway database on `serverUrl`, a work directory
+ * and the upstream, each undone by `cleanUp`.
+ */
+export async function startDatabaseBench(
+  serverUrl: string,
+  cleanUp: ReturnType<typeof createCleanUp>,
+): Promise<{ database: BenchDatabase; work: string; upstream: { url: string; stop: () => void } }> {
+  const database = await createDatabase(serverUrl);
+  cleanUp.push(() => database.drop());
+  console.error(`PostgreSQL ${database.serverVersion} at ${redacted(serverUrl)}: database ${database.name}, dropped at the end`);
+  const work = mkdtempSync(join(tmpdir(), 'm2m-bench-'));
+  cleanUp.push(() => rmSync(work, { recursive: true, force: true }));
+  const upstream = await startUpstream();
+  cleanUp.push(() => upstream.stop());
+  return { database, work, upstream };
 }

@@ -20,8 +20,7 @@
  *   npm run bench:propagation                              # 300 revocations
  *   npm run build && node dist/bench/propagation.js [--revocations N] [--database-url URL]
  */
-import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { parseArgs } from 'node:util';
@@ -30,7 +29,6 @@ import {
   benchVendor,
   BenchError,
   createCleanUp,
-  createDatabase,
   databaseServerUrl,
   redacted,
   requestJson,
@@ -39,11 +37,11 @@ import {
   scrapeMetrics,
   sidecarConfig,
   startGateway,
-  startUpstream,
   tokenServiceConfig,
   vendorHeaders,
   type BenchGateway,
   type MetricSample,
+  startDatabaseBench,
 } from './harness.js';
 
 const VENDOR = benchVendor();
@@ -150,14 +148,8 @@ async function main(): Promise<void> {
   const histograms = {} as Record<Sidecar, { accessToken: HistogramSummary; all: MetricSample[] }>;
   let serverVersion = 'unknown';
   try {
-    const database = await createDatabase(serverUrl);
+    const { database, work, upstream } = await startDatabaseBench(serverUrl, cleanUp);
     serverVersion = database.serverVersion;
-    cleanUp.push(() => database.drop());
-    console.error(`PostgreSQL ${serverVersion} at ${redacted(serverUrl)}: database ${database.name}, dropped at the end`);
-    const work = mkdtempSync(join(tmpdir(), 'm2m-bench-'));
-    cleanUp.push(() => rmSync(work, { recursive: true, force: true }));
-    const upstream = await startUpstream();
-    cleanUp.push(() => upstream.stop());
 
     // The database URL from the environment, so it (and any password in it) is never written to disk.
     const env = { M2M_BENCH_STORE_URL: database.url };

@@ -17,15 +17,13 @@
  *   npm run bench:stores -- --seconds 3 --rounds 2        # a smoke run
  *   npm run build && node dist/bench/store-proxy.js [--seconds N] [--rounds N] [--connections N] [--database-url URL]
  */
-import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import {
   benchVendor,
   BenchError,
   createCleanUp,
-  createDatabase,
   databaseServerUrl,
   load,
   progress,
@@ -36,12 +34,12 @@ import {
   saveResults,
   scrapeMetrics,
   startGateway,
-  startUpstream,
   summarize,
   tokenServiceConfig,
   vendorHeaders,
   type BenchGateway,
   type Sample,
+  startDatabaseBench,
 } from './harness.js';
 
 const VENDOR = benchVendor();
@@ -115,14 +113,8 @@ async function main(): Promise<void> {
   const samples: StoreSample[] = [];
   let serverVersion = 'unknown';
   try {
-    const database = await createDatabase(serverUrl);
+    const { database, work, upstream } = await startDatabaseBench(serverUrl, cleanUp);
     serverVersion = database.serverVersion;
-    cleanUp.push(() => database.drop());
-    console.error(`PostgreSQL ${serverVersion} at ${redacted(serverUrl)}: database ${database.name}, dropped at the end`);
-    const work = mkdtempSync(join(tmpdir(), 'm2m-bench-'));
-    cleanUp.push(() => rmSync(work, { recursive: true, force: true }));
-    const upstream = await startUpstream();
-    cleanUp.push(() => upstream.stop());
 
     const stores: Record<StoreDriver, string> = {
       sqlite: `{ driver: sqlite, path: ${JSON.stringify(join(work, 'sqlite', 'm2m.db'))} }`,
