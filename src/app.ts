@@ -203,7 +203,6 @@ export function createApp(config: CompiledConfig, deps: AppDeps): App {
   // Closed after the listeners, last opened first.
   const closers: (() => Promise<void> | void)[] = [];
   metrics.setKeySetAges(() => authenticator?.keySetAges() ?? []);
-  metrics.setChangeFeedConnected(() => (changeFeeds.length === 0 ? undefined : changeFeeds.every((feed) => feed.connected())));
 
   const proxyServer = createProxyServer(config, {
     decide: (facts) => decider!(facts),
@@ -257,6 +256,7 @@ export function createApp(config: CompiledConfig, deps: AppDeps): App {
     closers.push(() => feed.close());
     await feed.start();
     changeFeeds.push(feed);
+    metrics.registerChangeFeed(() => changeFeeds.every((each) => each.connected()));
   }
 
   /** SPEC §2 standalone: the opened token service, own key source, vendor tokens, routes. */

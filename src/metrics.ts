@@ -25,14 +25,15 @@ export interface Metrics {
   readonly storeDuration: Histogram<'operation' | 'result'>;
   /** Seconds from a store write's commit to the eviction of the answers it changed, in this process, by change kind. */
   readonly propagationLag: Histogram<'change'>;
-  /** Whether this process receives the store's change events (1) or relies on cache TTLs (0). */
-  readonly changeFeedConnected: Gauge;
   /** Whether the token store answered its last call (1) or is unreachable (0). */
   readonly storeUp: Gauge;
   /** Where the key-set age gauge reads from at scrape time: seconds since each issuer's set loaded. */
   setKeySetAges(source: () => Iterable<readonly [issuer: string, ageSeconds: number]>): void;
-  /** Where the change-feed gauge reads from at scrape time: undefined while no feed is configured. */
-  setChangeFeedConnected(source: () => boolean | undefined): void;
+  /**
+   * Publishes `m2m_gateway_change_feed_connected` (1 while the store's change feed listens, 0 while
+   * it reconnects), read from `connected` at scrape time. Without a feed the metric does not exist.
+   */
+  registerChangeFeed(connected: () => boolean): void;
 }
 
 const LATENCY_BUCKETS = [0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10];
@@ -53,13 +54,20 @@ export function createMetrics(options: { processMetrics?: boolean } = {}): Metri
   if (options.processMetrics !== false) collectDefaultMetrics({ register: registry, prefix: 'm2m_gateway_' });
   const registers = [registry];
   let keySetAges: () => Iterable<readonly [string, number]> = () => [];
-  let changeFeed: () => boolean | undefined = () => undefined;
   return Object.freeze({
     setKeySetAges(source: () => Iterable<readonly [string, number]>) {
       keySetAges = source;
     },
-    setChangeFeedConnected(source: () => boolean | undefined) {
-      changeFeed = source;
+    registerChangeFeed(connected: () => boolean) {
+      if (registry.getSingleMetric('m2m_gateway_change_feed_connected') !== undefined) return;
+      new Gauge({
+        name: 'm2m_gateway_change_feed_connected',
+        help: 'Whether the store change feed (PostgreSQL LISTEN) is connected: 1, or 0 while caches rely on their TTL.',
+        registers,
+        collect() {
+          this.set(connected() ? 1 : 0);
+        },
+      });
     },
     registry,
     requests: new Counter({
@@ -148,16 +156,6 @@ export function createMetrics(options: { processMetrics?: boolean } = {}): Metri
       labelNames: ['change'] as const,
       buckets: [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10],
       registers,
-    }),
-    changeFeedConnected: new Gauge({
-      name: 'm2m_gateway_change_feed_connected',
-      help: 'Whether the store change feed (PostgreSQL LISTEN) is connected: 1, or 0 while caches rely on their TTL.',
-      registers,
-      collect() {
-        this.reset();
-        const connected = changeFeed();
-        if (connected !== undefined) this.set(connected ? 1 : 0);
-      },
     }),
     storeUp: new Gauge({
       name: 'm2m_gateway_store_up',

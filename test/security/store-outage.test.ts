@@ -101,7 +101,9 @@ t.test('an unreadable SQLite store: exchange, refresh, management and the proxy 
   }
   t.equal(s.upstream.received.length, 0, 'nothing reached the upstream: fail closed');
   t.equal((await fetch(`${s.gateway.adminUrl}/readyz`)).status, 503, 'readiness reports the unreachable store');
-  t.match(await (await fetch(`${s.gateway.adminUrl}/metrics`)).text(), /^m2m_gateway_store_up 0$/m, 'and so does the store gauge');
+  const metrics = await (await fetch(`${s.gateway.adminUrl}/metrics`)).text();
+  t.match(metrics, /^m2m_gateway_store_up 0$/m, 'and so does the store gauge');
+  t.notMatch(metrics, /m2m_gateway_change_feed_connected/, 'a SQLite store has no change feed to report');
 
   const lines = s.gateway.logs.lines();
   t.notOk(lines.some((line) => /"status":500/.test(line)), 'no 500 anywhere');
