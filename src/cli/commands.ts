@@ -2,6 +2,7 @@ import { parseArgs } from 'node:util';
 import { openTokenService, type OpenTokenService } from '../app.js';
 import { systemClock, type Clock } from '../clock.js';
 import { loadConfig } from '../config/load.js';
+import type { CompiledConfig } from '../config/types.js';
 import { ConfigError, errorBody, GatewayError, isGatewayError } from '../errors.js';
 import { createLogger } from '../log.js';
 import type { AccessTokenRecord, ApiTokenRecord, MembershipRecord, OwnerKind, TenantRecord } from '../store/types.js';
@@ -60,6 +61,7 @@ interface Output {
 
 interface Context {
   readonly opened: OpenTokenService;
+  readonly config: CompiledConfig;
   readonly clock: Clock;
   readonly values: Values;
   readonly args: readonly string[];
@@ -164,9 +166,10 @@ export async function runCredentialCommand(argv: readonly string[], io: CliIo, d
     return FAILED;
   };
   let opened: OpenTokenService;
+  let config: CompiledConfig;
   const clock = deps.clock ?? systemClock;
   try {
-    const config = loadConfig(path, io.env);
+    config = loadConfig(path, io.env);
     if (config.store.driver === 'memory') {
       throw new GatewayError('ERR_CONFIG_INVALID', 'store.driver is memory: the gateway would never see what this process writes; use the sqlite or postgres store');
     }
@@ -177,7 +180,7 @@ export async function runCredentialCommand(argv: readonly string[], io: CliIo, d
     return fail(err);
   }
   try {
-    const output = await command.run({ opened, clock, values, args });
+    const output = await command.run({ opened, config, clock, values, args });
     io.stdout.write(values.json === true ? `${JSON.stringify(output.json, null, 2)}\n` : output.text);
     return OK;
   } catch (err) {
@@ -306,14 +309,14 @@ async function listTokens({ opened, values }: Context): Promise<Output> {
   return { json: views, text };
 }
 
-async function revokeToken({ opened, values, args }: Context): Promise<Output> {
+async function revokeToken({ opened, config, values, args }: Context): Promise<Output> {
   const owner = values.owner as OwnerKind;
   const id = args[0]!;
   if (values.kind === 'api') await opened.tokenService.deleteApiToken(owner, scopeOf(values), id);
   else await opened.tokenService.deleteAccessToken(owner, scopeOf(values), id);
   return {
     json: { revoked: { kind: values.kind, owner, id } },
-    text: `Revoked ${owner} ${values.kind} token ${id}: it is refused from now on (a running gateway's proxy within its 10 s liveness cache).\n`,
+    text: `Revoked ${owner} ${values.kind} token ${id}: it is refused from now on (${config.store.driver === 'postgres' ? 'gateways on the database are told at once' : `a running gateway's proxy within its ${config.liveness.cacheTtlMs / 1000} s liveness cache`}).\n`,
   };
 }
 
