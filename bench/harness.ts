@@ -245,9 +245,10 @@ export function benchVendor(): { clientId: string; secret: string } {
 
 /**
  * A gateway with the token service on `store` (a YAML flow mapping), routing /api to the upstream
- * for tenant tokens. Its keys are generated for this config: one process per config.
+ * for tenant tokens (and, with `basic`, for their Basic client credentials, exchanged at the edge).
+ * Its keys are generated for this config: one process per config.
  */
-export function tokenServiceConfig(dir: string, store: string, upstreamUrl: string, vendor: { clientId: string; secret: string }): string {
+export function tokenServiceConfig(dir: string, store: string, upstreamUrl: string, vendor: { clientId: string; secret: string }, options: { basic?: boolean } = {}): string {
   return `
 dataDir: ${JSON.stringify(dir)}
 store: ${store}
@@ -258,7 +259,7 @@ tokenService:
   secretKey: ${JSON.stringify(randomBytes(32).toString('base64url'))}
   keyEncryptionKey: ${JSON.stringify(randomBytes(32).toString('base64url'))}
 ${BENCH_DIRECTORY}routes:
-  - { name: api, pathPrefix: /api, upstream: "${upstreamUrl}", auth: { tokenTypes: [tenantAccessToken, tenantApiToken] } }
+  - { name: api, pathPrefix: /api, upstream: "${upstreamUrl}", auth: { tokenTypes: [tenantAccessToken, tenantApiToken]${options.basic === true ? ', basic: true' : ''} } }
 `;
 }
 

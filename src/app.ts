@@ -5,6 +5,7 @@ import { performance } from 'node:perf_hooks';
 import { mkdir } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import { createAuthenticator, type GatewayAuthenticator } from './auth/create-authenticator.js';
+import type { BasicCredentials } from './auth/basic.js';
 import type { Identity } from './auth/identity.js';
 import { createKeySource, type KeySource } from './auth/key-source.js';
 import type { Clock } from './clock.js';
@@ -83,6 +84,7 @@ export const defaultTokenServices: TokenServiceFactory = async ({ config, tokenS
     log,
     metrics,
     liveness: { ttlMs: config.liveness.cacheTtlMs, maxEntries: config.liveness.maxEntries, negativeMaxEntries: config.liveness.negativeMaxEntries },
+    edgeMaxEntries: config.auth.cache.maxEntries,
   });
   return { tokenService, directory, liveness: tokenService.liveness };
 };
@@ -260,7 +262,11 @@ export function createApp(config: CompiledConfig, deps: AppDeps): App {
   }
 
   /** SPEC §2 standalone: the opened token service, own key source, vendor tokens, routes. */
-  async function startTokenService(ts: CompiledTokenService): Promise<{ keySources: KeySource[]; liveness: (identity: Identity) => Promise<Identity> }> {
+  async function startTokenService(ts: CompiledTokenService): Promise<{
+    keySources: KeySource[];
+    liveness: (identity: Identity) => Promise<Identity>;
+    exchangeBasic: (credentials: BasicCredentials, peer: string) => Promise<string>;
+  }> {
     const health = watchHealth();
     opened = await openTokenService(config, { log, clock, metrics, storeHealth: health, tokenServices: deps.tokenServices, store: deps.store });
     health.start(opened.store);
@@ -279,6 +285,7 @@ export function createApp(config: CompiledConfig, deps: AppDeps): App {
     return {
       keySources,
       liveness: (identity) => tokenService.checkLive(identity, { sid: identity.sessionId }),
+      exchangeBasic: async (credentials, peer) => (await tokenService.exchangeAtEdge(credentials, { peer })).accessToken,
     };
   }
 
@@ -313,16 +320,18 @@ export function createApp(config: CompiledConfig, deps: AppDeps): App {
     const ts = config.tokenService;
     const liveness = new Map<string, (identity: Identity) => Promise<Identity>>();
     let keySources: KeySource[] | undefined;
+    let exchangeBasic: ((credentials: BasicCredentials, peer: string) => Promise<string>) | undefined;
     if (ts !== undefined) {
       const own = await startTokenService(ts);
       keySources = own.keySources;
+      exchangeBasic = own.exchangeBasic;
       liveness.set(ts.name, own.liveness);
     }
     for (const issuer of config.issuers) {
       if (issuer.liveness !== undefined) liveness.set(issuer.name, await startIssuerLiveness(issuer, issuer.liveness));
     }
     authenticator = createAuthenticator(config, { clock, metrics, log, ...(keySources === undefined ? {} : { keySources }) });
-    decider = createDecider(config, { authenticator, liveness });
+    decider = createDecider(config, { authenticator, liveness, ...(exchangeBasic === undefined ? {} : { exchangeBasic }) });
     await authenticator.start();
     const proxy = await listen(proxyServer, config.server.port, config.server.host);
     const admin = await listen(adminServer, config.admin.port, config.admin.host);

@@ -1,7 +1,10 @@
 import type { TokenType } from '../config/schema.js';
 
-/** Which header a credential arrived in: `X-API-KEY` (access tokens) or `Authorization: Bearer`. */
-export type CredentialKind = 'apiKey' | 'bearer';
+/**
+ * Which header a credential arrived in: `X-API-KEY` (access tokens), `Authorization: Bearer`, or
+ * `Authorization: Basic` with a client's id and secret, exchanged at the edge on routes that allow it.
+ */
+export type CredentialKind = 'apiKey' | 'bearer' | 'basic';
 
 export interface Credential {
   readonly kind: CredentialKind;

@@ -65,6 +65,7 @@ export function compileConfig(config: Config, baseDir: string): CompiledConfig {
         maxEntries: auth.negativeCache?.maxEntries ?? DEFAULTS.auth.negativeCache.maxEntries,
         ttlSeconds: auth.negativeCache?.ttlSeconds ?? DEFAULTS.auth.negativeCache.ttlSeconds,
       },
+      basicExchange: { forwardJwt: auth.basicExchange?.forwardJwt ?? DEFAULTS.auth.basicExchange.forwardJwt },
     },
     liveness: {
       cacheTtlMs: (config.liveness?.cacheTtlSeconds ?? DEFAULTS.liveness.cacheTtlSeconds) * SECOND_MS,
@@ -87,7 +88,7 @@ export function compileConfig(config: Config, baseDir: string): CompiledConfig {
       bodyTimeoutMs: upstream.bodyTimeoutMs ?? DEFAULTS.upstream.bodyTimeoutMs,
       keepAliveTimeoutMs: upstream.keepAliveTimeoutMs ?? DEFAULTS.upstream.keepAliveTimeoutMs,
     },
-    routes: sortRoutes(config.routes.map(compileRoute)),
+    routes: sortRoutes(config.routes.map((route) => compileRoute(route, auth.basicExchange?.enabled ?? DEFAULTS.auth.basicExchange.enabled))),
   };
   return deepFreeze(compiled);
 }
@@ -182,20 +183,20 @@ function compileIdentityHeaders(identity: Config['identityHeaders']): CompiledId
   };
 }
 
-function compileRoute(route: RouteConfig): CompiledRoute {
+function compileRoute(route: RouteConfig, basicByDefault: boolean): CompiledRoute {
   return {
     name: route.name,
     pathPrefix: route.pathPrefix,
     host: route.host?.toLowerCase(),
     methods: route.methods === undefined ? undefined : new Set(route.methods.map((m) => m.toUpperCase())),
     upstream: originOf(route.upstream),
-    auth: route.auth === 'none' ? null : compileAuth(route.auth),
+    auth: route.auth === 'none' ? null : compileAuth(route.auth, basicByDefault),
     forwardCredentials: route.forwardCredentials ?? false,
     websocket: route.websocket === undefined ? undefined : { allowedOrigins: new Set((route.websocket.allowedOrigins ?? []).map(originOf)) },
   };
 }
 
-function compileAuth(auth: Exclude<RouteConfig['auth'], 'none'>): CompiledAuthRequirement {
+function compileAuth(auth: Exclude<RouteConfig['auth'], 'none'>, basicByDefault: boolean): CompiledAuthRequirement {
   return {
     tokenTypes: new Set(auth.tokenTypes ?? TOKEN_TYPES),
     issuers: auth.issuers === undefined ? undefined : new Set(auth.issuers),
@@ -204,6 +205,7 @@ function compileAuth(auth: Exclude<RouteConfig['auth'], 'none'>): CompiledAuthRe
     anyPermission: auth.anyPermission === undefined ? undefined : [...auth.anyPermission],
     allPermissions: auth.allPermissions === undefined ? undefined : [...auth.allPermissions],
     tenants: auth.tenants === undefined ? undefined : new Set(auth.tenants),
+    basic: auth.basic ?? basicByDefault,
   };
 }
 

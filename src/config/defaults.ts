@@ -26,6 +26,7 @@ export const DEFAULTS = deepFreeze({
     clockToleranceSeconds: 30,
     cache: { maxEntries: 10_000, maxTtlSeconds: 300 },
     negativeCache: { maxEntries: 1000, ttlSeconds: 10 },
+    basicExchange: { enabled: false, forwardJwt: false },
   },
   jwksUrl: {
     cacheTtlSeconds: 600,

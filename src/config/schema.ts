@@ -99,6 +99,12 @@ const AuthRequirement = Closed(
     anyPermission: Type.Optional(Type.Array(NonEmpty(), { minItems: 1, description: 'A trailing `*` matches by prefix.' })),
     allPermissions: Type.Optional(Type.Array(NonEmpty(), { minItems: 1, description: 'A trailing `*` matches by prefix.' })),
     tenants: Type.Optional(Type.Array(NonEmpty(), { minItems: 1 })),
+    basic: Type.Optional(
+      Type.Boolean({
+        description:
+          'Accept `Authorization: Basic base64(clientId:secret)` of a token-service API token and exchange it at the gateway (default: auth.basicExchange.enabled). Needs the tokenService.',
+      }),
+    ),
   },
   { title: 'Credential required' },
 );
@@ -221,6 +227,20 @@ export const ConfigSchema = Closed(
             maxEntries: Type.Optional(Type.Integer({ minimum: 0, maximum: 1_000_000, description: '0 disables it (default 1000).' })),
             ttlSeconds: Type.Optional(Seconds('How long a rejected token is remembered (default 10).', 300)),
           }),
+        ),
+        basicExchange: Type.Optional(
+          Closed(
+            {
+              enabled: Type.Optional(Type.Boolean({ description: 'Routes that do not set auth.basic accept Basic client credentials (default false).' })),
+              forwardJwt: Type.Optional(
+                Type.Boolean({ description: 'Send the upstream the JWT the gateway minted for the client, as `Authorization: Bearer` (default false: no Authorization at all).' }),
+              ),
+            },
+            {
+              description:
+                'Exchange at the edge: clients of the tokenService may send their clientId and secret as `Authorization: Basic` to the proxy, which checks them as the token endpoint does and treats the request as if it carried the JWT an exchange would issue.',
+            },
+          ),
         ),
       }),
     ),

@@ -27,6 +27,8 @@ export interface CompiledConfig {
     readonly clockToleranceSeconds: number;
     readonly cache: { readonly maxEntries: number; readonly maxTtlSeconds: number };
     readonly negativeCache: { readonly maxEntries: number; readonly ttlSeconds: number };
+    /** Exchange at the edge: whether the minted JWT is forwarded upstream (routes opt in with `auth.basic`). */
+    readonly basicExchange: { readonly forwardJwt: boolean };
   };
   readonly liveness: { readonly cacheTtlMs: number; readonly maxEntries: number; readonly negativeMaxEntries: number };
   /** Absolute directory of the SQLite file and generated keys. */
@@ -113,6 +115,8 @@ export interface CompiledAuthRequirement {
   readonly anyPermission: readonly string[] | undefined;
   readonly allPermissions: readonly string[] | undefined;
   readonly tenants: ReadonlySet<string> | undefined;
+  /** `Authorization: Basic` client credentials are exchanged at the edge on this route. */
+  readonly basic: boolean;
 }
 
 export interface CompiledRoute {

@@ -257,6 +257,7 @@ function semanticProblems(raw: unknown): Finding[] {
   checkDirectory(field(raw, 'directory'), report);
   if (field(raw, 'tokenService') !== undefined) issuerNames.add(DEFAULTS.tokenService.name);
   checkRoutes(listAt(raw, 'routes'), issuerNames, report);
+  checkBasicExchange(raw, report);
   checkServer(raw, report);
   checkStore(field(raw, 'store'), report);
   checkIdentityHeaders(field(raw, 'identityHeaders'), report);
@@ -421,6 +422,20 @@ function checkRoutes(routes: readonly unknown[], issuerNames: ReadonlySet<string
       const origin = parseOrigin(text);
       if (!origin.ok) report(at('websocket', 'allowedOrigins', j), `${origin.reason} (got ${describeValue(text)})`, true);
     });
+  });
+}
+
+const BASIC_NEEDS_TOKEN_SERVICE = 'needs the tokenService: Basic client credentials are checked and exchanged by the built-in token service';
+
+/** Exchange at the edge is the token service's exchange: without it, the setting could only refuse every request. */
+function checkBasicExchange(raw: unknown, report: Report): void {
+  if (field(raw, 'tokenService') !== undefined) return;
+  const basicExchange = field(field(raw, 'auth'), 'basicExchange');
+  for (const key of ['enabled', 'forwardJwt']) {
+    if (field(basicExchange, key) === true) report(['auth', 'basicExchange', key], BASIC_NEEDS_TOKEN_SERVICE);
+  }
+  listAt(raw, 'routes').forEach((route, i) => {
+    if (field(field(route, 'auth'), 'basic') === true) report(['routes', i, 'auth', 'basic'], BASIC_NEEDS_TOKEN_SERVICE);
   });
 }
 

@@ -19,6 +19,7 @@ export function sendError(res: ServerResponse, err: GatewayError, realm: string)
   };
   const wwwAuthenticate = challenge(err, realm);
   if (wwwAuthenticate !== undefined) headers['www-authenticate'] = wwwAuthenticate;
+  if (err.retryAfterSeconds !== undefined) headers['retry-after'] = Math.max(1, Math.ceil(err.retryAfterSeconds));
   res.writeHead(err.statusCode, headers);
   res.end(body);
 }
@@ -35,6 +36,7 @@ export function rawErrorResponse(err: GatewayError, realm: string): string {
   ];
   const wwwAuthenticate = challenge(err, realm);
   if (wwwAuthenticate !== undefined) lines.push(`www-authenticate: ${wwwAuthenticate}`);
+  if (err.retryAfterSeconds !== undefined) lines.push(`retry-after: ${Math.max(1, Math.ceil(err.retryAfterSeconds))}`);
   return `${lines.join('\r\n')}\r\n\r\n${body}`;
 }
 

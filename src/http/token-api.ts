@@ -1,4 +1,5 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
+import { decodeBasicCredentials } from '../auth/basic.js';
 import type { CompiledTokenService } from '../config/types.js';
 import { errorBody, GatewayError, isGatewayError, type ErrorCode } from '../errors.js';
 import type { Logger } from '../log.js';
@@ -411,26 +412,11 @@ async function oauthRequest(req: IncomingMessage, withClient = true): Promise<{ 
  */
 function parseBasic(header: string | undefined): ClientAuth | undefined {
   if (header === undefined) return undefined;
-  const m = /^Basic +([A-Za-z0-9+/]+={0,2})$/i.exec(header.trim());
-  const invalid = () => oauthError('ERR_TOKEN_INVALID_CLIENT', 'unusable Basic credentials', { challenge: 'Basic' });
   if (!/^Basic /i.test(header)) throw oauthError('ERR_TOKEN_INVALID_CLIENT', 'Authorization is not Basic', { challenge: 'Basic' });
-  if (m === null) throw invalid();
-  const decoded = Buffer.from(m[1]!, 'base64').toString('utf8');
-  const colon = decoded.indexOf(':');
-  if (colon <= 0) throw invalid();
-  try {
-    const clientId = decodeForm(decoded.slice(0, colon));
-    const secret = decodeForm(decoded.slice(colon + 1));
-    if (clientId === '' || secret === '') throw invalid();
-    return { clientId, secret, basic: true };
-  } catch {
-    throw invalid();
-  }
-}
-
-/** application/x-www-form-urlencoded decoding: `+` is a space (RFC 6749 Appendix B). */
-function decodeForm(text: string): string {
-  return decodeURIComponent(text.replace(/\+/g, ' '));
+  const m = /^Basic +(\S+)$/i.exec(header.trim());
+  const client = m === null ? undefined : decodeBasicCredentials(m[1]!);
+  if (client === undefined) throw oauthError('ERR_TOKEN_INVALID_CLIENT', 'unusable Basic credentials', { challenge: 'Basic' });
+  return { ...client, basic: true };
 }
 
 /** The client's id and secret, or 401 invalid_client when it sent none or no secret (RFC 6749 §2.3.1). */

@@ -1,5 +1,6 @@
 import type { Authenticator } from '../auth/authenticator.js';
-import type { CredentialKind, Identity } from '../auth/identity.js';
+import { decodeBasicCredentials, type BasicCredentials } from '../auth/basic.js';
+import type { Credential, CredentialKind, Identity } from '../auth/identity.js';
 import { hashToken } from '../auth/token-hash.js';
 import type { CompiledConfig, CompiledRoute } from '../config/types.js';
 import { GatewayError, isGatewayError } from '../errors.js';
@@ -20,6 +21,13 @@ export type DeciderConfig = Pick<CompiledConfig, 'routes' | 'identityHeaders' | 
  * upgrade → sanitize the headers (always, public routes too) → public route: allow → extract the
  * credential (none: `ERR_AUTH_MISSING`) → authenticate → authorize → inject the identity headers.
  *
+ * On a route with `auth.basic`, `Authorization: Basic` client credentials are exchanged at the
+ * edge (`deps.exchangeBasic`: the token endpoint's exchange, cached) and the request goes on as if
+ * it carried the JWT the exchange issued: the same verification, liveness check, requirements and
+ * identity headers. The client's Basic header never reaches the upstream, whatever
+ * `forwardCredentials` says; with `auth.basicExchange.forwardJwt` the minted JWT does, as Bearer.
+ * Logs and metrics name the kind `basic` and carry the fingerprint of the clientId, never of the secret.
+ *
  * The returned function never throws a `GatewayError`: every refusal is a `Deny` carrying the
  * route, credential kind and token fingerprint known so far, for the access log and metrics. Any
  * other exception (a bug in a dependency) is rethrown so the caller answers 500 — a refusal must
@@ -37,14 +45,21 @@ export interface DeciderDeps {
    * (ERR_AUTH_REVOKED → 401); anything else is a broken store and becomes 503, never an allow.
    */
   readonly liveness?: ReadonlyMap<string, (identity: Identity) => Promise<Identity>>;
+  /**
+   * Exchange at the edge (the token service's `exchangeAtEdge`): the JWT for a client's id and
+   * secret, asked from the socket peer (the rate limits' key). Refusals are `GatewayError`s
+   * (ERR_TOKEN_INVALID_CLIENT, ERR_TOKEN_RATE_LIMITED); anything else becomes 503.
+   */
+  readonly exchangeBasic?: (credentials: BasicCredentials, peer: string) => Promise<string>;
 }
 
 export function createDecider(config: DeciderConfig, deps: DeciderDeps): Decide {
   const matchRoute = createRouteMatcher(config.routes);
   const identityHeaders = createIdentityHeaderBuilder(config.identityHeaders);
-  const { authenticator, liveness } = deps;
+  const { authenticator, liveness, exchangeBasic } = deps;
   const { isTrustedProxy } = config.server;
   const { maxTokenBytes } = config.auth;
+  const { forwardJwt } = config.auth.basicExchange;
   const identityNamespace = config.identityHeaders;
   const allowedOrigins = websocketOrigins(config.routes);
   // An Identity is built once per token and cached by the authenticator (identity.ts), so the
@@ -75,15 +90,28 @@ export function createDecider(config: DeciderConfig, deps: DeciderDeps): Decide 
       });
       if (route.auth === null) return allow(route, target.path, headers, undefined, undefined, undefined);
 
-      const credential = extractCredential(facts.rawHeaders);
+      const credential = extractCredential(facts.rawHeaders, route.auth.basic);
       if (credential === undefined) throw new GatewayError('ERR_AUTH_MISSING');
       credentialKind = credential.kind;
       // Case 5: refused on its size alone, before any hashing, decoding or crypto.
       if (credential.token.length > maxTokenBytes) throw new GatewayError('ERR_AUTH_TOO_LARGE');
-      token = credential.token;
 
-      const verified = await authenticator.authenticate(credential);
-      tokenFingerprint = fingerprints.get(verified);
+      let presented: Credential = credential;
+      let minted: string | undefined;
+      if (credential.kind === 'basic') {
+        const client = decodeBasicCredentials(credential.token);
+        if (client === undefined) throw new GatewayError('ERR_AUTH_MALFORMED', 'Basic credentials are not clientId:secret');
+        // The clientId stands in for the token in logs: the secret is never hashed into a log line.
+        token = client.clientId;
+        tokenFingerprint = hashToken(client.clientId).fingerprint;
+        minted = await exchangeAtEdge(exchangeBasic, client, facts.remoteAddress);
+        presented = { kind: 'bearer', token: minted };
+      } else {
+        token = credential.token;
+      }
+
+      const verified = await authenticator.authenticate(presented);
+      if (tokenFingerprint === undefined) tokenFingerprint = fingerprints.get(verified);
       if (tokenFingerprint === undefined) {
         tokenFingerprint = hashToken(token).fingerprint;
         fingerprints.set(verified, tokenFingerprint);
@@ -96,6 +124,10 @@ export function createDecider(config: DeciderConfig, deps: DeciderDeps): Decide 
       // Ours overwrite: sanitize already removed every inbound header of the namespace.
       const injected = identityHeaders(identity);
       for (const name in injected) headers[name] = injected[name]!;
+      if (minted !== undefined) {
+        delete headers.authorization;
+        if (forwardJwt) headers.authorization = `Bearer ${minted}`;
+      }
       return allow(route, target.path, headers, identity, credentialKind, tokenFingerprint);
     } catch (err) {
       if (!isGatewayError(err)) throw err;
@@ -112,6 +144,17 @@ async function checkLive(check: (identity: Identity) => Promise<Identity>, ident
   } catch (err) {
     if (isGatewayError(err)) throw err;
     throw new GatewayError('ERR_STORE_UNAVAILABLE', 'liveness check failed', { cause: err });
+  }
+}
+
+/** The JWT for Basic client credentials; a failure that is not a refusal is a broken store: 503, never an allow. */
+async function exchangeAtEdge(exchange: DeciderDeps['exchangeBasic'], client: BasicCredentials, peer: string): Promise<string> {
+  if (exchange === undefined) throw new GatewayError('ERR_INTERNAL', 'route allows Basic without a token service');
+  try {
+    return await exchange(client, peer);
+  } catch (err) {
+    if (isGatewayError(err)) throw err;
+    throw new GatewayError('ERR_STORE_UNAVAILABLE', 'exchange at the edge failed', { cause: err });
   }
 }
 

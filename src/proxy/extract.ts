@@ -4,7 +4,7 @@ import { GatewayError } from '../errors.js';
 /** RFC 6750 §2.1 `b64token` (the RFC 9110 §11.2 `token68`): `1*( ALPHA / DIGIT / "-" / "." / "_" / "~" / "+" / "/" ) *"="`. */
 const TOKEN68 = /^[A-Za-z0-9\-._~+/]+=*$/;
 const BEARER = 'bearer';
-const BEARER_LENGTH = BEARER.length;
+const BASIC = 'basic';
 const SP = 0x20;
 
 /**
@@ -19,11 +19,13 @@ const SP = 0x20;
  *   like `Bearer` but is not `Bearer 1*SP token68` (`Bearer-x`, a tab separator, no token; case 4).
  *
  * `bearer` is matched without regard to case and followed by one or more spaces (RFC 6750 §2.1
- * says `1*SP`; RFC 9110 §11.1 makes the scheme case-insensitive). Any other scheme (`Basic`,
- * `Digest`) is no credential for us. The query string is never read: `?access_token=` leaks
- * through logs and Referer (case 3; RFC 9700 §4.3.2, RFC 6750 §5.3).
+ * says `1*SP`; RFC 9110 §11.1 makes the scheme case-insensitive). With `allowBasic` (a route that
+ * exchanges client credentials at the edge) `Basic 1*SP token68` is a credential of kind `basic`,
+ * parsed by the same rules; anywhere else `Basic`, like `Digest`, is no credential for us. The
+ * query string is never read: `?access_token=` leaks through logs and Referer (case 3; RFC 9700
+ * §4.3.2, RFC 6750 §5.3).
  */
-export function extractCredential(rawHeaders: readonly string[]): Credential | undefined {
+export function extractCredential(rawHeaders: readonly string[], allowBasic = false): Credential | undefined {
   let authorization: string | undefined;
   let apiKey: string | undefined;
   let count = 0;
@@ -46,26 +48,30 @@ export function extractCredential(rawHeaders: readonly string[]): Credential | u
     if (token === '') throw new GatewayError('ERR_AUTH_MALFORMED', 'empty X-API-KEY');
     return { kind: 'apiKey', token };
   }
-  return parseAuthorization(trimOws(authorization!));
+  const value = trimOws(authorization!);
+  if (startsWithScheme(value, BEARER)) return { kind: 'bearer', token: schemeToken(value, BEARER) };
+  if (allowBasic && startsWithScheme(value, BASIC)) return { kind: 'basic', token: schemeToken(value, BASIC) };
+  return undefined;
 }
 
-function parseAuthorization(value: string): Credential | undefined {
-  if (!startsWithBearer(value)) return undefined;
-  let start = BEARER_LENGTH;
+/**
+ * The token68 after `scheme 1*SP`. A value that starts like the scheme without being one —
+ * `Bearer`, `Bearer-x`, `Bearer\tx`, no token — is an invalid credential, never a fall-through.
+ */
+function schemeToken(value: string, scheme: string): string {
+  let start = scheme.length;
   while (value.charCodeAt(start) === SP) start++;
-  // `start === BEARER_LENGTH` covers `Bearer`, `Bearer-x` and `Bearer\tx`: something that claims
-  // to be a bearer credential and is not one is an invalid token, never a fall-through.
-  if (start === BEARER_LENGTH) throw new GatewayError('ERR_AUTH_MALFORMED', 'bearer scheme not followed by a space');
+  if (start === scheme.length) throw new GatewayError('ERR_AUTH_MALFORMED', `${scheme} scheme not followed by a space`);
   const token = value.slice(start);
-  if (!TOKEN68.test(token)) throw new GatewayError('ERR_AUTH_MALFORMED', 'bearer token is not token68');
-  return { kind: 'bearer', token };
+  if (!TOKEN68.test(token)) throw new GatewayError('ERR_AUTH_MALFORMED', `${scheme} credential is not token68`);
+  return token;
 }
 
-/** Case-insensitive `bearer` at the start, without allocating: for a letter, `c | 0x20` is its lower case. */
-function startsWithBearer(value: string): boolean {
-  if (value.length < BEARER_LENGTH) return false;
-  for (let i = 0; i < BEARER_LENGTH; i++) {
-    if ((value.charCodeAt(i) | 0x20) !== BEARER.charCodeAt(i)) return false;
+/** Case-insensitive `scheme` (lower-case) at the start, without allocating: for a letter, `c | 0x20` is its lower case. */
+function startsWithScheme(value: string, scheme: string): boolean {
+  if (value.length < scheme.length) return false;
+  for (let i = 0; i < scheme.length; i++) {
+    if ((value.charCodeAt(i) | 0x20) !== scheme.charCodeAt(i)) return false;
   }
   return true;
 }

@@ -6,12 +6,13 @@ import { createTokenVerifier } from '../auth/verify.js';
 import type { Clock } from '../clock.js';
 import { SIGNING_ALGORITHMS, type TokenType } from '../config/schema.js';
 import type { CompiledIssuer, CompiledTokenService } from '../config/types.js';
-import { GatewayError, type ErrorCode } from '../errors.js';
+import { GatewayError, isGatewayError, type ErrorCode } from '../errors.js';
 import type { Metrics } from '../metrics.js';
 import type { AccessTokenRecord, ApiTokenRecord, MembershipRecord, OwnerKind, RefreshTokenRecord, TokenStore } from '../store/types.js';
 import { checkId, type ObservableDirectory } from './directory.js';
 import type { KeyManager } from './keys.js';
-import { createLivenessChecker, credentialOf, type LivenessCacheOptions, type LivenessChecker } from './liveness.js';
+import { createEdgeExchange } from './edge-exchange.js';
+import { changeMatcher, createLivenessChecker, credentialOf, type LivenessCacheOptions, type LivenessChecker } from './liveness.js';
 import { createStoreLiveness, isAlive } from './store-liveness.js';
 import type { RateLimiter } from './rate-limit.js';
 import { generateId, generateSecret, type SecretHasher } from './secrets.js';
@@ -45,6 +46,8 @@ export interface TokenServiceDeps {
   readonly metrics?: Metrics;
   /** The liveness caches (default TTL 10 s: the bound on staleness for writes of other processes whose change events are missed). */
   readonly liveness?: LivenessCacheOptions;
+  /** JWTs minted by exchange at the edge kept at once (default 10,000). */
+  readonly edgeMaxEntries?: number;
 }
 
 /** The token service plus its liveness caches, for the composition root and tests. */
@@ -143,7 +146,25 @@ export function createTokenService(config: CompiledTokenService, deps: TokenServ
     { apiTokens: config.apiTokens.enabled, accessTokens: config.accessTokens.enabled },
     { store, directory, now: () => clock.now() },
   );
-  const liveness = createLivenessChecker(deps.liveness ?? {}, { source, clock, metrics: deps.metrics });
+  const checker = createLivenessChecker(deps.liveness ?? {}, { source, clock, metrics: deps.metrics });
+  const edge = createEdgeExchange({ maxEntries: deps.edgeMaxEntries ?? 10_000 }, { mint: mintAtEdge, hasher, clock });
+  // Every write that evicts liveness answers evicts the edge exchange's JWTs with the same tags.
+  const liveness: LivenessChecker = Object.freeze({
+    check: (identity: Identity, sid?: string) => checker.check(identity, sid),
+    evict(match: Parameters<LivenessChecker['evict']>[0]): void {
+      checker.evict(match);
+      edge.evict(match);
+    },
+    apply(event: Parameters<LivenessChecker['apply']>[0]): void {
+      checker.apply(event);
+      const match = changeMatcher(event.change);
+      if (match !== undefined) edge.evict(match);
+    },
+    clear(): void {
+      checker.clear();
+      edge.clear();
+    },
+  });
   const refreshTtlMs = config.refreshTokens.ttlSeconds * 1000;
   const maxRefresh = config.refreshTokens.maxPerCredential;
 
@@ -394,20 +415,44 @@ export function createTokenService(config: CompiledTokenService, deps: TokenServ
     return record;
   }
 
-  async function exchange(credentials: { readonly clientId: string; readonly secret: string }, caller: Caller): Promise<IssuedTokens> {
-    const record = await authenticate(credentials, caller);
+  /** A new refresh family for a client that passed `authenticate`, and its first JWT (and refresh token, when asked and enabled). */
+  async function startFamily(record: ApiTokenRecord, withRefresh: boolean): Promise<{ tokens: IssuedTokens; familyId: string }> {
     const now = clock.now();
     const grants = await apiGrants(record);
     // SPEC §4.4: removing the user from the tenant stops the user's tokens.
     if (grants === undefined) throw refused('ERR_TOKEN_INVALID_CLIENT', 'no membership');
     const familyId = generateId();
     // A deliberate deviation from RFC 6749 §4.4.3 for Frontegg compatibility (SPEC §3), switchable off.
-    const next = config.refreshTokens.enabled ? nextRefresh(familyId, record.clientId, now) : undefined;
+    const next = withRefresh && config.refreshTokens.enabled ? nextRefresh(familyId, record.clientId, now) : undefined;
     // One transaction (one commit) for the family and its first token.
     await store.startRefreshFamily({ id: familyId, clientId: record.clientId, createdAt: now, revokedAt: null }, next?.record ?? null, maxRefresh);
-    const refreshToken = next?.token;
-    log.info({ clientId: record.clientId, familyId }, 'exchange');
-    return issue(record, grants, familyId, now, refreshToken);
+    log.info({ clientId: record.clientId, familyId, ...(withRefresh ? {} : { edge: true }) }, 'exchange');
+    return { tokens: await issue(record, grants, familyId, now, next?.token), familyId };
+  }
+
+  async function exchange(credentials: { readonly clientId: string; readonly secret: string }, caller: Caller): Promise<IssuedTokens> {
+    return (await startFamily(await authenticate(credentials, caller), true)).tokens;
+  }
+
+  /**
+   * The exchange of the token endpoint, for the proxy: the same check, limits and grants, and a
+   * JWT of a family of its own, but no refresh token (no one would hold it, and it would push the
+   * client's own refresh tokens out of the per-credential cap).
+   */
+  async function mintAtEdge(credentials: { readonly clientId: string; readonly secret: string }, caller: Caller) {
+    const record = await authenticate(credentials, caller);
+    const { tokens, familyId } = await startFamily(record, false);
+    return { tokens, tags: { subject: record.clientId, familyId, tenantId: record.tenantId, userId: record.userId ?? undefined } };
+  }
+
+  async function exchangeAtEdge(credentials: { readonly clientId: string; readonly secret: string }, caller: Caller): Promise<IssuedTokens> {
+    try {
+      return await edge.exchange(credentials, caller);
+    } catch (err) {
+      // SPEC §3: a disabled kind is 401 at the proxy, the same answer as a wrong secret.
+      if (isGatewayError(err) && err.code === 'ERR_TOKEN_KIND_DISABLED') throw refused('ERR_TOKEN_INVALID_CLIENT', 'api tokens are disabled');
+      throw err;
+    }
   }
 
   async function refresh(input: { readonly refreshToken: string; readonly clientId?: string }, caller: Caller): Promise<IssuedTokens> {
@@ -561,6 +606,7 @@ export function createTokenService(config: CompiledTokenService, deps: TokenServ
       return Object.freeze({ clientId: record.clientId });
     },
     exchange,
+    exchangeAtEdge,
     refresh,
     revoke,
     introspect,

@@ -117,6 +117,13 @@ export interface TokenService {
    */
   authenticateClient(credentials: { readonly clientId: string; readonly secret: string }, caller: Caller): Promise<AuthenticatedClient>;
   exchange(credentials: { readonly clientId: string; readonly secret: string }, caller: Caller): Promise<IssuedTokens>;
+  /**
+   * Exchange at the edge, for the proxy: the JWT `exchange` would issue for these credentials
+   * (same check, rate limits and grants; no refresh token), cached by a keyed hash of the pair
+   * until it expires or a write evicts it. Refusals, a disabled kind included, are
+   * ERR_TOKEN_INVALID_CLIENT, or ERR_TOKEN_RATE_LIMITED.
+   */
+  exchangeAtEdge(credentials: { readonly clientId: string; readonly secret: string }, caller: Caller): Promise<IssuedTokens>;
   /** `clientId`, when the caller authenticated as a client (OAuth, `authenticateClient`), must own the refresh token. */
   refresh(input: { readonly refreshToken: string; readonly clientId?: string }, caller: Caller): Promise<IssuedTokens>;
   /**

@@ -42,6 +42,7 @@ export function authRequirement(overrides: Partial<CompiledAuthRequirement> = {}
     anyPermission: undefined,
     allPermissions: undefined,
     tenants: undefined,
+    basic: false,
     ...overrides,
   });
 }

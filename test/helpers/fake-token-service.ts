@@ -188,6 +188,9 @@ export function createFakeTokenService(options: { ts: CompiledTokenService; sign
       if (record === undefined || record.secret !== credentials.secret) throw new GatewayError('ERR_TOKEN_INVALID_CLIENT');
       return issue(strip(record));
     },
+    async exchangeAtEdge(credentials, caller: Caller) {
+      return tokenService.exchange(credentials, caller);
+    },
     async refresh(input) {
       calls.refreshes.push({ refreshToken: input.refreshToken, clientId: input.clientId });
       const clientId = refreshTokens.get(input.refreshToken);

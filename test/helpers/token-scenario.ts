@@ -31,6 +31,10 @@ export interface TokenScenarioOptions {
   readonly clock?: Clock;
   /** Run on the small fake of test/helpers/fake-token-service.ts instead of the real service. */
   readonly fake?: boolean;
+  /** The `auth` section. */
+  readonly auth?: Record<string, unknown>;
+  /** Routes besides `public` and `api`, given the upstream's URL. */
+  readonly routes?: (upstreamUrl: string) => Record<string, unknown>[];
 }
 
 export async function startTokenScenario(options: TokenScenarioOptions = {}): Promise<TokenScenario> {
@@ -57,9 +61,11 @@ export async function startTokenScenario(options: TokenScenarioOptions = {}): Pr
         ...options.tokenService,
       },
       directory: { roles: [{ id: 'r-admin', key: 'admin', permissions: ['*'] }, { id: 'r-viewer', key: 'viewer', permissions: ['read'] }], defaultRoleIds: ['r-viewer'] },
+      ...(options.auth === undefined ? {} : { auth: options.auth }),
       routes: [
         { name: 'public', pathPrefix: '/public', upstream: u, auth: 'none' },
         { name: 'api', pathPrefix: '/api', upstream: u, auth: {} },
+        ...(options.routes?.(u) ?? []),
       ],
     },
     { clock: options.clock, tokenServices: factory },

@@ -31,6 +31,7 @@ t.test('every default is filled in', async (t) => {
     clockToleranceSeconds: 30,
     cache: { maxEntries: 10_000, maxTtlSeconds: 300 },
     negativeCache: { maxEntries: 1000, ttlSeconds: 10 },
+    basicExchange: { forwardJwt: false },
   });
   t.same(config.upstream, { connections: 128, connectTimeoutMs: 5000, headersTimeoutMs: 30_000, bodyTimeoutMs: 30_000, keepAliveTimeoutMs: 4000 });
   const names = {
@@ -61,6 +62,7 @@ t.test('every default is filled in', async (t) => {
         anyPermission: undefined,
         allPermissions: undefined,
         tenants: undefined,
+        basic: false,
       },
       forwardCredentials: false,
       websocket: undefined,
@@ -97,7 +99,7 @@ t.test('configured values replace the defaults, seconds become milliseconds', as
   t.same(server, { host: '127.0.0.1', port: 0, headersTimeoutMs: 2000, requestTimeoutMs: 3000, keepAliveTimeoutMs: 4000, maxHeaderBytes: 8192, maxConnections: 5, maxBodyBytes: 1024, shutdownTimeoutMs: 6000 });
   t.same(config.admin, { host: '0.0.0.0', port: 0 });
   t.same(config.log, { level: 'debug' });
-  t.same(config.auth, { realm: 'api', maxTokenBytes: 4096, clockToleranceSeconds: 0, cache: { maxEntries: 1, maxTtlSeconds: 2 }, negativeCache: { maxEntries: 0, ttlSeconds: 3 } });
+  t.same(config.auth, { realm: 'api', maxTokenBytes: 4096, clockToleranceSeconds: 0, cache: { maxEntries: 1, maxTtlSeconds: 2 }, negativeCache: { maxEntries: 0, ttlSeconds: 3 }, basicExchange: { forwardJwt: false } });
   t.same(config.upstream, { connections: 1, connectTimeoutMs: 2, headersTimeoutMs: 3, bodyTimeoutMs: 4, keepAliveTimeoutMs: 5 });
   t.same(config.issuers[0]!.audiences, ['a', 'b']);
   t.same(config.issuers[0]!.jwks, { kind: 'url', url: 'https://issuer.test/jwks', cacheTtlMs: 120_000, refreshBeforeMs: 10_000, cooldownMs: 5000, maxStaleMs: 7000, timeoutMs: 900 });
@@ -161,6 +163,7 @@ t.test('routes are normalised for matching', async (t) => {
     anyPermission: ['c.*'],
     allPermissions: ['d'],
     tenants: new Set(['t1', 't2']),
+    basic: false,
   });
   t.equal(open!.auth, null, 'auth: none compiles to null');
   t.same(open!.websocket, { allowedOrigins: new Set() }, 'an empty websocket section allows upgrades from any origin-less client');

@@ -80,3 +80,22 @@ t.test('a route may name the local issuer', async (t) => {
   const raw = { tokenService: TOKEN_SERVICE, routes: [{ ...ROUTES[0], auth: { issuers: ['local'] } }] };
   t.strictSame(problemsOf(raw), []);
 });
+
+t.test('exchange at the edge is off by default, on per route or by the global default, and needs the token service', async (t) => {
+  const routes = [
+    { name: 'default', pathPrefix: '/a', upstream: 'http://127.0.0.1:3000', auth: {} },
+    { name: 'on', pathPrefix: '/b', upstream: 'http://127.0.0.1:3000', auth: { basic: true } },
+    { name: 'off', pathPrefix: '/c', upstream: 'http://127.0.0.1:3000', auth: { basic: false } },
+  ];
+  const basicOf = (config: ReturnType<typeof compileConfig>) => Object.fromEntries(config.routes.map((r) => [r.name, r.auth?.basic]));
+  const off = compileConfig(validateConfig({ tokenService: TOKEN_SERVICE, routes }), '/');
+  t.strictSame(basicOf(off), { default: false, on: true, off: false }, 'off unless the route says so');
+  t.equal(off.auth.basicExchange.forwardJwt, false, 'the minted JWT is not forwarded by default');
+  const on = compileConfig(validateConfig({ tokenService: TOKEN_SERVICE, auth: { basicExchange: { enabled: true, forwardJwt: true } }, routes }), '/');
+  t.strictSame(basicOf(on), { default: true, on: true, off: false }, 'the global default, unless the route says otherwise');
+  t.equal(on.auth.basicExchange.forwardJwt, true);
+
+  const problems = problemsOf({ issuers: [{ name: 'i', issuer: 'https://i.test', audience: 'api', algorithms: ['ES256'], jwks: { file: 'k.json' } }], auth: { basicExchange: { enabled: true } }, routes });
+  t.match(problems, [/^auth\.basicExchange\.enabled: needs the tokenService/, /^routes\[1\]\.auth\.basic: needs the tokenService/]);
+  t.equal(problems.length, 2);
+});

@@ -63,3 +63,17 @@ t.test('a credential that claims to be one and is not is malformed (401)', async
     t.throws(() => extractCredential(c.raw), { code: 'ERR_AUTH_MALFORMED', statusCode: 401 }, c.name);
   }
 });
+
+t.test('on a route that exchanges client credentials, Basic is a credential of kind basic', async (t) => {
+  const cases: { name: string; raw: string[]; expected: { kind: 'basic' | 'bearer'; token: string } | undefined }[] = [
+    { name: 'Basic', raw: ['Authorization', 'Basic dXNlcjpwYXNz'], expected: { kind: 'basic', token: 'dXNlcjpwYXNz' } },
+    { name: 'basic in lower case with several spaces', raw: ['authorization', 'basic   dXNlcjpwYXNz '], expected: { kind: 'basic', token: 'dXNlcjpwYXNz' } },
+    { name: 'Bearer stays a bearer token', raw: ['Authorization', `Bearer ${JWT}`], expected: { kind: 'bearer', token: JWT } },
+    { name: 'Digest is still no credential', raw: ['Authorization', 'Digest username="x"'], expected: undefined },
+  ];
+  for (const c of cases) t.strictSame(extractCredential(c.raw, true), c.expected, c.name);
+  for (const value of ['Basic', 'Basic-x', 'Basic\tdXNlcjpwYXNz', 'Basic dXNl cjpw', 'Basic dXNl"cjpw']) {
+    t.throws(() => extractCredential(['Authorization', value], true), { code: 'ERR_AUTH_MALFORMED' }, `${JSON.stringify(value)} is malformed`);
+  }
+  t.throws(() => extractCredential(['Authorization', 'Basic eDp5', 'x-api-key', JWT], true), { code: 'ERR_AUTH_AMBIGUOUS' }, 'Basic with X-API-KEY is ambiguous');
+});
