@@ -1,6 +1,7 @@
 import { Pool } from 'undici';
 import type { Identity } from '../auth/identity.js';
 import type { Clock } from '../clock.js';
+import { DEFAULTS } from '../config/defaults.js';
 import { ConfigError, GatewayError, isGatewayError } from '../errors.js';
 import type { Logger } from '../log.js';
 import type { OwnerKind } from '../store/types.js';
@@ -14,7 +15,7 @@ export interface IssuerApiLivenessOptions {
   /** The environment's (vendor) credentials, as the issuer's `POST /auth/vendor` expects them. */
   readonly clientId: string;
   readonly secret: string;
-  /** Bound on one lookup, vendor authentication included (default 2000 ms). */
+  /** Bound on one lookup, vendor authentication included (default `issuers[].liveness.issuerApi.timeoutMs`'s, 5000 ms). */
   readonly timeoutMs?: number;
 }
 
@@ -28,7 +29,6 @@ export interface IssuerApiLiveness {
   close(): Promise<void>;
 }
 
-const DEFAULT_TIMEOUT_MS = 2000;
 const MAX_TIMEOUT_MS = 60_000;
 /** Both answers are a few hundred bytes; anything much larger is not the issuer we expect. */
 const MAX_RESPONSE_BYTES = 64 * 1024;
@@ -116,7 +116,7 @@ function until<T>(pending: Promise<T>, signal: AbortSignal): Promise<T> {
  */
 export function createIssuerApiLiveness(options: IssuerApiLivenessOptions, deps: { clock: Clock; log: Logger }): IssuerApiLiveness {
   const { origin, prefix } = parseBase(options.url);
-  const timeoutMs = options.timeoutMs ?? DEFAULT_TIMEOUT_MS;
+  const timeoutMs = options.timeoutMs ?? DEFAULTS.issuerApi.timeoutMs;
   if (!Number.isFinite(timeoutMs) || timeoutMs <= 0 || timeoutMs > MAX_TIMEOUT_MS) throw new ConfigError([`issuer API timeoutMs: must be from 1 to ${MAX_TIMEOUT_MS}`]);
   if (options.clientId === '' || options.secret === '') throw new ConfigError(['issuer API credentials: clientId and secret are required']);
   const { clock } = deps;
