@@ -258,6 +258,18 @@ t.test('kubernetes/sidecar: the application is reachable only through the gatewa
   const service = one<Service>('Service', 'orders');
   t.same(service.spec.selector, deployment.spec.selector.matchLabels, 'the Service selects these pods');
   t.same(service.spec.ports.map((p) => ports.get(p.targetPort)), [config.server.port], "the Service targets the gateway's proxy port, and nothing else");
+
+  // It trusts the issuer of ../standalone: the same iss and aud, reached at that issuer's Service.
+  const standalone = folder('examples/kubernetes/standalone');
+  const issuerEnv = Object.fromEntries(
+    (standalone.one<Deployment>('Deployment').spec.template.spec.containers.find((c) => c.name === 'gateway')!.env ?? []).map((e) => [e.name, e.value]),
+  );
+  t.equal(env['M2M_ISSUER'], issuerEnv['M2M_ISSUER']);
+  t.equal(env['M2M_AUDIENCE'], issuerEnv['M2M_AUDIENCE']);
+  const issuerService = standalone.one<Service>('Service', 'm2m-issuer');
+  const issuerUrl = new URL(env['M2M_ISSUER_URL']!);
+  t.match(issuerUrl.hostname, new RegExp(`^${issuerService.metadata.name}\\.`), "the issuer's Service");
+  t.equal(Number(issuerUrl.port), issuerService.spec.ports[0]!.port);
 });
 
 t.test('kubernetes/standalone: issuer replicas on PostgreSQL, a disruption budget, metrics scraped', async (t) => {
