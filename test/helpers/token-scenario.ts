@@ -35,6 +35,8 @@ export interface TokenScenarioOptions {
   readonly auth?: Record<string, unknown>;
   /** Routes besides `public` and `api`, given the upstream's URL. */
   readonly routes?: (upstreamUrl: string) => Record<string, unknown>[];
+  /** The captured log level (default info); `trace` to check that even debug lines carry no secret. */
+  readonly logLevel?: 'info' | 'debug' | 'trace';
 }
 
 export async function startTokenScenario(options: TokenScenarioOptions = {}): Promise<TokenScenario> {
@@ -68,7 +70,7 @@ export async function startTokenScenario(options: TokenScenarioOptions = {}): Pr
         ...(options.routes?.(u) ?? []),
       ],
     },
-    { clock: options.clock, tokenServices: factory },
+    { clock: options.clock, tokenServices: factory, logLevel: options.logLevel },
   );
   return {
     gateway,
