@@ -1,42 +1,71 @@
 /**
  * Security case 34 at the token service (RFC 6749 §10.10; OWASP Password Storage): a dump of the
- * SQLite file holds only keyed digests — no client secret, refresh token or JWT in any readable or
- * reversible form — and no log line carries one either (case 47). Over HTTP, a secret appears in
+ * SQLite files or of every PostgreSQL table holds only keyed digests — no client secret, refresh
+ * token or JWT in any readable or reversible form — and no log line carries one either (case 47). Over HTTP, a secret appears in
  * its creation answer and nowhere else. The constant-time compare with a dummy digest for unknown
  * clients is checked in test/unit/tokens/secrets.test.ts.
  */
 import { mkdtemp, readdir, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
+import pg from 'pg';
 import t from 'tap';
 import { leakedSecrets } from '../helpers/log-sink.js';
-import { createTokenHarness, PEER } from '../helpers/token-service.js';
+import { withTestDatabase } from '../helpers/postgres.js';
+import { createTokenHarness, PEER, type TokenHarness } from '../helpers/token-service.js';
 import { basicAuth, postForm, startTokenScenario } from '../helpers/token-scenario.js';
 
-t.test('the SQLite files and the logs contain no secret, refresh token or JWT', async (t) => {
-  const h = await createTokenHarness('sqlite');
-  t.teardown(h.close);
-  const secrets: string[] = [];
-  const tenantToken = await h.service.createTenantApiToken({ tenantId: 't' }, { roleIds: ['r-admin'] });
-  const userToken = await h.service.createUserApiToken({ tenantId: 't', userId: 'u' }, {});
-  const access = await h.service.createTenantAccessToken({ tenantId: 't' }, {});
-  secrets.push(tenantToken.secret, userToken.secret, access.jwt);
-  for (const created of [tenantToken, userToken]) {
-    const issued = await h.service.exchange({ clientId: created.record.clientId, secret: created.secret }, { peer: PEER });
-    const next = await h.service.refresh({ refreshToken: issued.refreshToken! }, { peer: PEER });
-    secrets.push(issued.accessToken, issued.refreshToken!, next.accessToken, next.refreshToken!);
-    await t.rejects(h.service.refresh({ refreshToken: issued.refreshToken! }, { peer: PEER }), { code: 'ERR_TOKEN_INVALID_GRANT' }); // logs a reuse
-  }
-  await t.rejects(h.service.exchange({ clientId: tenantToken.record.clientId, secret: 'wrong-' + tenantToken.secret }, { peer: PEER }));
+// The PostgreSQL harness gets a schema of this file's database.
+const database = await withTestDatabase(t);
 
-  const dir = dirname(h.file!);
-  const dump = (await Promise.all((await readdir(dir)).map((f) => readFile(join(dir, f))))).map((b) => b.toString('latin1')).join('\n');
-  t.ok(dump.includes(tenantToken.record.clientId), 'the dump is readable (sanity)');
-  t.ok(dump.includes(tenantToken.record.secretHash), 'only the digest is there');
-  const forms = secrets.flatMap((s) => [s, Buffer.from(s, 'base64url').toString('hex'), Buffer.from(s).toString('base64')]);
-  t.same(forms.filter((s) => dump.includes(s)), [], 'no secret in plain, hex or base64 form');
-  t.same(leakedSecrets(h.sink.lines(), secrets), [], 'no secret in the logs');
-});
+/** Everything the store holds, as text: the SQLite files byte for byte, or every PostgreSQL row as JSON. */
+async function dumpStore(kind: 'sqlite' | 'postgres', h: TokenHarness): Promise<string> {
+  if (kind === 'sqlite') {
+    const dir = dirname(h.file!);
+    return (await Promise.all((await readdir(dir)).map((f) => readFile(join(dir, f))))).map((b) => b.toString('latin1')).join('\n');
+  }
+  const client = new pg.Client({ connectionString: database.url });
+  await client.connect();
+  try {
+    const tables = await client.query<{ table_schema: string; table_name: string }>(
+      "SELECT table_schema, table_name FROM information_schema.tables WHERE table_schema NOT IN ('pg_catalog', 'information_schema')",
+    );
+    const rows: string[] = [];
+    for (const { table_schema: schema, table_name: table } of tables.rows) {
+      const result = await client.query<{ row: string }>(`SELECT row_to_json(t)::text AS row FROM "${schema}"."${table}" t`);
+      rows.push(...result.rows.map((r) => r.row));
+    }
+    return rows.join('\n');
+  } finally {
+    await client.end();
+  }
+}
+
+for (const kind of ['sqlite', 'postgres'] as const) {
+  t.test(`${kind}: a dump of the store and the logs contain no secret, refresh token or JWT`, async (t) => {
+    const h = await createTokenHarness(kind, {}, database);
+    t.teardown(h.close);
+    const secrets: string[] = [];
+    const tenantToken = await h.service.createTenantApiToken({ tenantId: 't' }, { roleIds: ['r-admin'] });
+    const userToken = await h.service.createUserApiToken({ tenantId: 't', userId: 'u' }, {});
+    const access = await h.service.createTenantAccessToken({ tenantId: 't' }, {});
+    secrets.push(tenantToken.secret, userToken.secret, access.jwt);
+    for (const created of [tenantToken, userToken]) {
+      const issued = await h.service.exchange({ clientId: created.record.clientId, secret: created.secret }, { peer: PEER });
+      const next = await h.service.refresh({ refreshToken: issued.refreshToken! }, { peer: PEER });
+      secrets.push(issued.accessToken, issued.refreshToken!, next.accessToken, next.refreshToken!);
+      await t.rejects(h.service.refresh({ refreshToken: issued.refreshToken! }, { peer: PEER }), { code: 'ERR_TOKEN_INVALID_GRANT' }); // logs a reuse
+    }
+    await t.rejects(h.service.exchange({ clientId: tenantToken.record.clientId, secret: 'wrong-' + tenantToken.secret }, { peer: PEER }));
+
+    const dump = await dumpStore(kind, h);
+    t.ok(dump.includes(tenantToken.record.clientId), 'the dump is readable (sanity)');
+    t.ok(dump.includes(tenantToken.record.secretHash), 'only the digest is there');
+    const forms = secrets.flatMap((s) => [s, Buffer.from(s, 'base64url').toString('hex'), Buffer.from(s).toString('base64')]);
+    t.same(forms.filter((s) => dump.includes(s)), [], 'no secret in plain, hex or base64 form');
+    t.same(leakedSecrets(h.sink.lines(), secrets), [], 'no secret in the logs');
+  });
+}
 
 t.test('over HTTP: a secret appears in its creation answer only; the SQLite dump and the logs hold none', async (t) => {
   const dir = await mkdtemp(join(tmpdir(), 'm2m-at-rest-'));
