@@ -25,18 +25,19 @@ export interface TestGateway {
  */
 export async function startGateway(
   raw: Record<string, unknown>,
-  options: { clock?: Clock; baseDir?: string; tokenServices?: TokenServiceFactory } = {},
+  options: { clock?: Clock; baseDir?: string; tokenServices?: TokenServiceFactory; logLevel?: 'info' | 'debug' | 'trace' } = {},
 ): Promise<TestGateway> {
+  const level = options.logLevel ?? 'info';
   const withPorts = {
     ...raw,
     server: { host: '127.0.0.1', ...(raw['server'] as object | undefined), port: 0 },
     admin: { host: '127.0.0.1', port: 0 },
-    log: { level: 'info' },
+    log: { level },
   };
   const config = compileConfig(validateConfig(withPorts), options.baseDir ?? process.cwd());
   const logs = createLogSink();
   const app = createApp(config, {
-    log: createLogger({ level: 'info', destination: logs.stream }),
+    log: createLogger({ level, destination: logs.stream }),
     clock: options.clock ?? systemClock,
     processMetrics: false,
     tokenServices: options.tokenServices,

@@ -71,7 +71,7 @@ export interface RawResponse {
  */
 export function send(
   url: string,
-  options: { method?: string; headers?: readonly (readonly [string, string])[]; body?: string | Buffer; agent?: false } = {},
+  options: { method?: string; headers?: readonly (readonly [string, string])[]; body?: string | Buffer; agent?: false; localAddress?: string } = {},
 ): Promise<RawResponse> {
   return new Promise((resolve, reject) => {
     const target = new URL(url);
@@ -88,6 +88,8 @@ export function send(
         method: options.method ?? 'GET',
         headers: flat,
         agent: options.agent,
+        // Another loopback source (127.0.0.2): a second socket peer, as another client machine would be.
+        localAddress: options.localAddress,
       },
       (res) => {
         const chunks: Buffer[] = [];

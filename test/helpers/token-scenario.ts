@@ -35,6 +35,8 @@ export interface TokenScenarioOptions {
   readonly auth?: Record<string, unknown>;
   /** Routes besides `public` and `api`, given the upstream's URL. */
   readonly routes?: (upstreamUrl: string) => Record<string, unknown>[];
+  /** The captured log level (default info); `trace` to check that even debug lines carry no secret. */
+  readonly logLevel?: 'info' | 'debug' | 'trace';
 }
 
 export async function startTokenScenario(options: TokenScenarioOptions = {}): Promise<TokenScenario> {
@@ -68,7 +70,7 @@ export async function startTokenScenario(options: TokenScenarioOptions = {}): Pr
         ...(options.routes?.(u) ?? []),
       ],
     },
-    { clock: options.clock, tokenServices: factory },
+    { clock: options.clock, tokenServices: factory, logLevel: options.logLevel },
   );
   return {
     gateway,
@@ -115,3 +117,28 @@ export function basicAuth(clientId: string, secret: string): string {
 export function postForm(s: TokenScenario, path: string, body: string, headers: Record<string, string> = {}): Promise<Response> {
   return fetch(`${s.gateway.url}${path}`, { method: 'POST', headers: { 'content-type': 'application/x-www-form-urlencoded', ...headers }, body });
 }
+
+/** An OAuth refusal as the security cases check it (RFC 6749 §5.2): status, challenge, `error`, caching. */
+export interface OauthAnswer {
+  readonly status: number;
+  readonly challenge: string | null;
+  readonly error: unknown;
+  readonly cacheControl: string | null;
+  /** The whole body, to compare two answers byte for byte. */
+  readonly text: string;
+}
+
+export async function oauthAnswer(res: Response | Promise<Response>): Promise<OauthAnswer> {
+  const r = await res;
+  const text = await r.text();
+  let error: unknown;
+  try {
+    error = (JSON.parse(text) as { error?: unknown }).error;
+  } catch {
+    error = undefined;
+  }
+  return { status: r.status, challenge: r.headers.get('www-authenticate'), error, cacheControl: r.headers.get('cache-control'), text };
+}
+
+/** The token API's realm, as the gateway's `WWW-Authenticate` challenges name it. */
+export const REALM = 'realm="m2m-gateway"';

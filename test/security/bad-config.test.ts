@@ -2,12 +2,24 @@
  * Security case 49 (reference/security-cases.md), as it applies to the config file: each bad
  * setting makes the gateway refuse to start — ConfigError ERR_CONFIG_INVALID with a line naming
  * the path — instead of running with a weakened check (fast-jwt GHSA-8wpc-h4q6-8fxv, fast-jwt
- * #640). "RSA < 2048 bits" and "HS secret < 32 bytes" concern key material and are tested with the
- * JWKS loading in the auth module; HS secrets cannot even be configured here.
+ * #640) — checked on the parsed text and on the built process. Key material ("empty or missing
+ * key", "RSA < 2048 bits", an HS secret) is judged when a key set loads: the gateway is then never
+ * ready and answers 503, never accepting a token (below; reloads are case 50). HS secrets cannot
+ * even be configured.
  */
+import { spawnSync } from 'node:child_process';
+import { generateKeyPairSync } from 'node:crypto';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import t from 'tap';
 import { parseConfigText } from '../../src/config/load.js';
 import { ConfigError } from '../../src/errors.js';
+import { MAIN } from '../helpers/cli.js';
+import { leakedSecrets } from '../helpers/log-sink.js';
+import { send, startScenario } from '../helpers/scenario.js';
+import { writeJwksFile } from '../helpers/tokens.js';
+import { waitFor } from '../helpers/wait.js';
 
 const ISSUER = `  - name: demo
     issuer: https://issuer.test
@@ -107,4 +119,64 @@ for (const c of cases) {
 
 t.test('the good baseline used by every case loads', async (t) => {
   t.equal(parseConfigText(configYaml({}), {}, '/etc/m2m').issuers[0]!.algorithms[0], 'RS256');
+});
+
+// The built process: a bad config is refused before any listener opens, and the refusal echoes no secret.
+
+t.test('the process refuses to start on a bad config, exits 1, and prints no secret', async (t) => {
+  const dir = mkdtempSync(join(tmpdir(), 'm2m-bad-config-'));
+  t.teardown(() => rmSync(dir, { recursive: true, force: true }));
+  const shortVendorSecret = 'short-vendor-secret-XYZ';
+  const shortHashKey = 'tiny-secret-key-ABC';
+  const tokenService = (extra: string) =>
+    `tokenService:\n  issuer: http://gateway.test\n  audience: api\n  vendor: { clientId: v, secret: ${shortVendorSecret} }\n${extra}${ROUTES}server: { port: 0 }\nadmin: { port: 0 }\n`;
+  const configs: [string, string, string][] = [
+    ['none in the allow-list', configYaml({ algorithms: '[RS256, none]' }), 'issuers[0].algorithms[1]'],
+    ['a clock tolerance of .inf', configYaml({ extra: 'auth:\n  clockToleranceSeconds: .inf\n' }), 'auth.clockToleranceSeconds'],
+    ['allowStale: true', configYaml({ extra: 'auth:\n  cache:\n    allowStale: true\n' }), 'auth.cache.allowStale'],
+    ['an unknown key', configYaml({ extra: 'debugSkipVerify: true\n' }), 'debugSkipVerify'],
+    ['a vendor secret under 32 characters', tokenService(''), 'tokenService.vendor.secret'],
+    ['a secret-hash key under 32 characters', tokenService(`  secretKey: ${shortHashKey}\n`), 'tokenService.secretKey'],
+  ];
+  for (const [name, yaml, path] of configs) {
+    const file = join(dir, 'gateway.yaml');
+    writeFileSync(file, yaml);
+    const run = spawnSync(process.execPath, [MAIN, 'serve', '--config', file], { encoding: 'utf8', timeout: 30_000 });
+    t.equal(run.status, 1, `${name}: exit 1`);
+    t.match(run.stderr, `  - ${path}: `, `${name}: the problem names ${path}`);
+    t.notMatch(run.stdout + run.stderr, /"msg":"listening"/, `${name}: no listener opened`);
+    t.notOk((run.stdout + run.stderr).includes(shortVendorSecret) || (run.stdout + run.stderr).includes(shortHashKey), `${name}: no secret echoed`);
+  }
+});
+
+// Key material is checked when a key set loads, at start or on reload: a gateway whose only
+// JWKS file is missing, empty or holds only refused keys opens its listeners but is never ready,
+// and refuses every token with 503 (SPEC §5 "Readiness waits for the first good key set").
+
+t.test('with no usable key at start: not ready, and protected routes answer 503, never 200', async (t) => {
+  const s = await startScenario({ withoutKeys: true });
+  t.teardown(() => s.close());
+  const token = await s.mint({ type: 'userApiToken' });
+  const files: [string, object | string | undefined][] = [
+    ['a missing file', undefined],
+    ['an empty file', ''],
+    ['an empty set', { keys: [] }],
+    ['an RSA key of 1024 bits', { keys: [{ ...generateKeyPairSync('rsa', { modulusLength: 1024 }).publicKey.export({ format: 'jwk' }), kid: s.issuer.kid, alg: 'RS256', use: 'sig' }] }],
+    ['a symmetric key', { keys: [{ kty: 'oct', k: Buffer.from('x'.repeat(32)).toString('base64url'), kid: s.issuer.kid, alg: 'HS256' }] }],
+  ];
+  for (const [name, content] of files) {
+    const invalid = async () => (await s.gateway.app.metrics.jwksFetches.get()).values.filter((v) => v.labels.result !== 'ok').reduce((n, v) => n + v.value, 0);
+    const before = await invalid();
+    if (content !== undefined) {
+      await writeJwksFile(s.jwksPath, content);
+      await waitFor(`${name}: the load to be refused`, async () => (await invalid()) > before);
+    }
+    t.equal((await fetch(`${s.gateway.adminUrl}/readyz`)).status, 503, `${name}: not ready`);
+    const res = await send(`${s.gateway.url}/api/x`, { headers: [['authorization', `Bearer ${token}`]] });
+    t.equal(res.status, 503, `${name}: 503`);
+    t.equal(res.headers['www-authenticate'], undefined, `${name}: no challenge: the token was not judged`);
+    t.equal(res.json().code, 'ERR_AUTH_KEYS_UNAVAILABLE', `${name}: code`);
+  }
+  t.equal(s.upstream.received.length, 0, 'nothing reached the upstream');
+  t.strictSame(leakedSecrets(s.gateway.logs.lines(), [token]), [], 'no token in the logs');
 });

@@ -10,7 +10,8 @@ import { isGatewayError } from '../../src/errors.js';
 import { leakedSecrets } from '../helpers/log-sink.js';
 import { withTestDatabase } from '../helpers/postgres.js';
 import { createTokenHarness, PEER, STORE_KINDS, type StoreKind } from '../helpers/token-service.js';
-import { createTenantApiToken, startTokenScenario, VENDOR } from '../helpers/token-scenario.js';
+import { send } from '../helpers/scenario.js';
+import { basicAuth, createTenantApiToken, REALM, startTokenScenario, VENDOR } from '../helpers/token-scenario.js';
 
 const ATTACKER = '203.0.113.66';
 
@@ -120,4 +121,74 @@ t.test('POST /auth/vendor: wrong vendor secrets → 429 with Retry-After, apart 
   const management = await fetch(`${s.gateway.url}/identity/resources/tenants/api-tokens/v1`, { headers: { authorization: `Bearer ${vendorToken}`, 'frontegg-tenant-id': 'tenant-1' } });
   t.equal(management.status, 200, 'a vendor token already issued keeps working');
   t.strictSame(leakedSecrets(s.gateway.logs.lines(), [VENDOR.secret, guess.secret, client.secret, vendorToken]), [], 'no secret logged');
+});
+
+t.test('over HTTP: guesses at /oauth/token → 429 keyed on the socket peer, whatever X-Forwarded-For says (case 29)', async (t) => {
+  const s = await startTokenScenario({ tokenService: { rateLimit: { perClientPerMinute: 3, perPeerPerMinute: 1000 } } });
+  t.teardown(() => s.close());
+  const victim = await createTenantApiToken(s);
+  const token = (authorization: string, xff: string, localAddress = '127.0.0.1') =>
+    send(`${s.gateway.url}/oauth/token`, {
+      method: 'POST',
+      headers: [['content-type', 'application/x-www-form-urlencoded'], ['authorization', authorization], ['x-forwarded-for', xff], ['x-real-ip', xff]],
+      body: 'grant_type=client_credentials',
+      localAddress,
+    });
+  const guess = basicAuth(victim.clientId, 'guess-0123456789abcdefghijklmnopqrstuvwx');
+  for (let i = 0; i < 3; i++) {
+    const res = await token(guess, `198.51.100.${i}`);
+    t.strictSame(
+      { status: res.status, challenge: res.headers['www-authenticate'], error: res.json().error },
+      { status: 401, challenge: `Basic ${REALM}`, error: 'invalid_client' },
+      `failure ${i + 1}`,
+    );
+  }
+  for (const xff of ['198.51.100.77', '127.0.0.2', 'unknown']) {
+    const limited = await token(guess, xff);
+    t.equal(limited.status, 429, `a new X-Forwarded-For (${xff}) is the same peer: 429`);
+    t.match(limited.headers['retry-after'], /^[1-9]\d*$/, 'with Retry-After');
+    t.equal(limited.headers['www-authenticate'], undefined, 'no challenge: the credentials were not even checked');
+    t.strictSame(limited.json(), { error: 'invalid_request', error_description: 'Too many requests' });
+  }
+  const right = await token(basicAuth(victim.clientId, victim.secret), '198.51.100.78');
+  t.equal(right.status, 429, 'the right secret from the locked peer is refused too: the lock is no oracle');
+  const v1 = await send(`${s.gateway.url}/identity/resources/auth/v1/api-token`, {
+    method: 'POST',
+    headers: [['content-type', 'application/json'], ['x-forwarded-for', '198.51.100.79']],
+    body: JSON.stringify({ clientId: victim.clientId, secret: 'wrong' }),
+  });
+  t.equal(v1.status, 429, "Frontegg's exchange route shares the limit");
+  t.match(v1.headers['retry-after'], /^[1-9]\d*$/);
+  t.strictSame(v1.json(), { errors: ['Too many requests'], code: 'ERR_TOKEN_RATE_LIMITED' });
+
+  const legit = await token(basicAuth(victim.clientId, victim.secret), '198.51.100.0', '127.0.0.2');
+  t.equal(legit.status, 200, 'the legitimate client, from its own peer, is not locked out by the attacker');
+  const issued = legit.json() as { access_token: string; refresh_token: string };
+
+  const peers = new Set(s.gateway.logs.entries().filter((e) => e['route'] === 'token-api').map((e) => e['peer']));
+  t.strictSame([...peers].sort(), ['127.0.0.1', '127.0.0.2'], 'the access lines name the socket peers, never a forwarded address');
+  t.equal(s.upstream.received.length, 0, 'nothing reached the upstream');
+  t.strictSame(leakedSecrets(s.gateway.logs.lines(), [victim.secret, guess, issued.access_token, issued.refresh_token]), [], 'no secret or guess logged');
+});
+
+t.test('over HTTP: the per-peer limit counts every client id, and rotating X-Forwarded-For does not reset it (case 29)', async (t) => {
+  const s = await startTokenScenario({ tokenService: { rateLimit: { perClientPerMinute: 1000, perPeerPerMinute: 5 } } });
+  t.teardown(() => s.close());
+  const client = await createTenantApiToken(s);
+  const attempt = (clientId: string, secret: string, i: number, localAddress = '127.0.0.1') =>
+    send(`${s.gateway.url}/oauth/token`, {
+      method: 'POST',
+      headers: [['content-type', 'application/x-www-form-urlencoded'], ['x-forwarded-for', `203.0.113.${i}`]],
+      body: new URLSearchParams({ grant_type: 'client_credentials', client_id: clientId, client_secret: secret }).toString(),
+      localAddress,
+    });
+  const statuses: number[] = [];
+  for (let i = 0; i < 8; i++) statuses.push((await attempt(`client-${i}`, 'guess', i)).status);
+  t.ok(statuses.includes(429), `a spray over client ids and forwarded addresses is limited: ${statuses.join(',')}`);
+  t.equal(statuses.at(-1), 429, 'and stays limited');
+  const other = await attempt(client.clientId, client.secret, 99, '127.0.0.2');
+  t.equal(other.status, 200, 'another peer is not affected');
+  const issued = other.json() as { access_token: string; refresh_token: string };
+  t.equal(s.upstream.received.length, 0, 'nothing reached the upstream');
+  t.strictSame(leakedSecrets(s.gateway.logs.lines(), [client.secret, issued.access_token, issued.refresh_token]), [], 'no secret logged');
 });

@@ -179,3 +179,40 @@ t.test('over HTTP: a rejected request with spoofed identity lines reaches no ups
   t.equal(s.upstream.started(), 0, 'the upstream saw no request, not even its headers');
   t.strictSame(leakedSecrets(s.gateway.logs.lines(), [good]), [], 'no token in the logs');
 });
+
+t.test('over HTTP: identity headers renamed to X-User-Id, X-Tenant-Id, X-Roles are as unspoofable, underscore spellings included', async (t) => {
+  const s = await startScenario({ config: { identityHeaders: { names: { userId: 'x-user-id', tenantId: 'x-tenant-id', roles: 'x-roles' } } } });
+  t.teardown(() => s.close());
+  const token = await s.mint({ type: 'userAccessToken', claims: { userId: 'user-36', tenantId: 'tenant-36', roles: ['viewer', 'editor'] } });
+  const spoofed: [string, string][] = [
+    ['X-User-Id', 'admin'],
+    ['x-user-id', 'admin2'],
+    ['X_User_Id', 'admin3'],
+    ['X-User_Id', 'admin4'],
+    ['X-TENANT-ID', 'other-tenant, tenant-x'],
+    ['x_tenant_id', 'other-tenant'],
+    ['X-Roles', 'owner'],
+    ['X_ROLES', 'owner'],
+  ];
+  const renamed = (entry: Received): Record<string, string[]> => {
+    const out: Record<string, string[]> = {};
+    for (let i = 0; i + 1 < entry.rawHeaders.length; i += 2) {
+      const name = entry.rawHeaders[i]!;
+      if (['x-user-id', 'x-tenant-id', 'x-roles'].includes(name.toLowerCase().replaceAll('_', '-'))) (out[name] ??= []).push(entry.rawHeaders[i + 1]!);
+    }
+    return out;
+  };
+  const res = await send(`${s.gateway.url}/api/orders`, { headers: [...spoofed, ['x-api-key', token]] });
+  t.equal(res.status, 200);
+  t.equal(s.upstream.received.length, 1);
+  t.strictSame(renamed(s.upstream.received[0]!), { 'x-user-id': ['user-36'], 'x-tenant-id': ['tenant-36'], 'x-roles': ['viewer,editor'] }, 'only the gateway-set lines');
+  const open = await send(`${s.gateway.url}/public/items`, { headers: spoofed });
+  t.equal(open.status, 200);
+  t.strictSame(renamed(s.upstream.received[1]!), {}, 'a public route forwards none of them');
+  const refused = await send(`${s.gateway.url}/api/orders`, { headers: spoofed });
+  t.equal(refused.status, 401);
+  t.equal(refused.headers['www-authenticate'], 'Bearer realm="m2m-gateway"');
+  t.equal(refused.json().code, 'ERR_AUTH_MISSING');
+  t.equal(s.upstream.received.length, 2, 'the refused request reached no upstream');
+  t.strictSame(leakedSecrets(s.gateway.logs.lines(), [token]), [], 'no token in the logs');
+});

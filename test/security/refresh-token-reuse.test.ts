@@ -8,11 +8,12 @@
  * secret (RFC 6749 §6, RFC 7009 §2.1), and an unauthenticated try neither consumes nor revokes it.
  */
 import t from 'tap';
+import { createManualClock } from '../../src/clock.js';
 import { isGatewayError } from '../../src/errors.js';
 import { leakedSecrets } from '../helpers/log-sink.js';
 import { withTestDatabase } from '../helpers/postgres.js';
 import { createTokenHarness, identityOf, PEER, STORE_KINDS, type TokenHarness, type StoreKind } from '../helpers/token-service.js';
-import { basicAuth, createTenantApiToken, postForm, startTokenScenario } from '../helpers/token-scenario.js';
+import { basicAuth, createTenantApiToken, oauthAnswer, postForm, REALM, startTokenScenario } from '../helpers/token-scenario.js';
 
 async function credential(h: TokenHarness) {
   const created = await h.service.createTenantApiToken({ tenantId: 't' }, {});
@@ -141,4 +142,81 @@ t.test('a stolen refresh token without the client secret: refused at /oauth/toke
   const after = await fetch(`${s.gateway.url}/api/x`, { headers: { authorization: `Bearer ${latest!}` } });
   t.equal(after.status, 401, '… and revokes the whole family');
   t.strictSame(leakedSecrets(s.gateway.logs.lines(), [client.secret, first.refresh_token!, second.refresh_token!, latest!]), [], 'no secret or token logged');
+});
+
+t.test('over HTTP: concurrent refreshes with one token → one success; a reuse kills the family at the proxy (case 32)', async (t) => {
+  const s = await startTokenScenario();
+  t.teardown(() => s.close());
+  const client = await createTenantApiToken(s);
+  const owner = { authorization: basicAuth(client.clientId, client.secret) };
+  const first = (await (await postForm(s, '/oauth/token', 'grant_type=client_credentials', owner)).json()) as Record<string, string>;
+  const refresh = (token: string) => postForm(s, '/oauth/token', new URLSearchParams({ grant_type: 'refresh_token', refresh_token: token }).toString(), owner);
+  const answers = await Promise.all(Array.from({ length: 6 }, () => oauthAnswer(refresh(first.refresh_token!))));
+  const winners = answers.filter((a) => a.status === 200);
+  t.equal(winners.length, 1, 'exactly one success');
+  for (const a of answers.filter((x) => x.status !== 200)) {
+    t.strictSame({ status: a.status, challenge: a.challenge, error: a.error }, { status: 400, challenge: null, error: 'invalid_grant' }, 'the others: invalid_grant');
+  }
+  const live = JSON.parse(winners[0]!.text) as Record<string, string>;
+  // The concurrent losers were reuses: the family is already revoked, the winner's tokens with it.
+  const refused = await fetch(`${s.gateway.url}/api/x`, { headers: { authorization: `Bearer ${live.access_token!}` } });
+  t.equal(refused.status, 401, "the winner's JWT is refused: the losers' reuse revoked the family");
+  t.equal(refused.headers.get('www-authenticate'), `Bearer ${REALM}, error="invalid_token"`);
+  t.match(await refused.json(), { code: 'ERR_AUTH_REVOKED' });
+  t.strictSame(
+    (({ status, error }) => ({ status, error }))(await oauthAnswer(refresh(live.refresh_token!))),
+    { status: 400, error: 'invalid_grant' },
+    "and so is the winner's refresh token",
+  );
+  const v1 = await fetch(`${s.gateway.url}/identity/resources/auth/v1/api-token/token/refresh`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
+    body: JSON.stringify({ refreshToken: first.refresh_token! }),
+  });
+  t.equal(v1.status, 400, "Frontegg's refresh route refuses the reuse too");
+  t.strictSame(await v1.json(), { errors: ['Invalid grant'], code: 'ERR_TOKEN_INVALID_GRANT' });
+  t.equal(s.upstream.received.length, 0, 'nothing reached the upstream');
+  t.strictSame(leakedSecrets(s.gateway.logs.lines(), [client.secret, first.refresh_token!, first.access_token!, live.refresh_token!, live.access_token!]), [], 'no secret or token logged');
+  t.ok(s.gateway.logs.lines().some((l) => l.includes('refresh token reuse')), 'the reuse is logged, by fingerprint');
+});
+
+t.test('over HTTP: expired, revoked and garbage refresh tokens → invalid_grant; a refresh token is no Bearer token (case 33)', async (t) => {
+  const clock = createManualClock(Date.now());
+  const s = await startTokenScenario({ clock, tokenService: { refreshTokens: { ttlSeconds: 120 } } });
+  t.teardown(() => s.close());
+  const client = await createTenantApiToken(s);
+  const owner = { authorization: basicAuth(client.clientId, client.secret) };
+  const exchange = async () => (await (await postForm(s, '/oauth/token', 'grant_type=client_credentials', owner)).json()) as Record<string, string>;
+  const expired = await exchange();
+  clock.advance(121_000);
+  const revoked = await exchange();
+  t.equal((await postForm(s, '/oauth/revoke', new URLSearchParams({ token: revoked.refresh_token! }).toString(), owner)).status, 200);
+  const live = await exchange();
+  const cases: [string, string][] = [
+    ['expired', expired.refresh_token!],
+    ['revoked', revoked.refresh_token!],
+    ['garbage', 'garbage'],
+    ['an access token', live.access_token!],
+    ['the client secret', client.secret],
+    ['a truncated refresh token', live.refresh_token!.slice(0, -2)],
+  ];
+  for (const [name, token] of cases) {
+    const answer = await oauthAnswer(postForm(s, '/oauth/token', new URLSearchParams({ grant_type: 'refresh_token', refresh_token: token }).toString(), owner));
+    t.strictSame({ status: answer.status, challenge: answer.challenge, error: answer.error, cacheControl: answer.cacheControl }, { status: 400, challenge: null, error: 'invalid_grant', cacheControl: 'no-store' }, name);
+  }
+  for (const header of [['authorization', `Bearer ${live.refresh_token!}`], ['x-api-key', live.refresh_token!]] as const) {
+    const res = await fetch(`${s.gateway.url}/api/x`, { headers: { [header[0]]: header[1] } });
+    t.equal(res.status, 401, `a refresh token in ${header[0]}: 401`);
+    t.equal(res.headers.get('www-authenticate'), `Bearer ${REALM}, error="invalid_token"`);
+    t.match(await res.json(), { code: 'ERR_AUTH_MALFORMED' });
+  }
+  const still = await postForm(s, '/oauth/token', new URLSearchParams({ grant_type: 'refresh_token', refresh_token: live.refresh_token! }).toString(), owner);
+  t.equal(still.status, 200, 'none of it consumed the live refresh token');
+  const rotated = (await still.json()) as Record<string, string>;
+  t.equal(s.upstream.received.length, 0, 'nothing reached the upstream');
+  t.strictSame(
+    leakedSecrets(s.gateway.logs.lines(), [client.secret, ...[expired, revoked, live, rotated].flatMap((x) => [x.access_token!, x.refresh_token!])]),
+    [],
+    'no secret or token logged',
+  );
 });

@@ -6,6 +6,7 @@
  * `{active:false}`; deleting a credential or a membership refuses its JWTs at once (SPEC §3).
  */
 import t from 'tap';
+import { leakedSecrets } from '../helpers/log-sink.js';
 import { withTestDatabase } from '../helpers/postgres.js';
 import { createTokenHarness, identityOf, PEER, STORE_KINDS, type TokenHarness, type StoreKind } from '../helpers/token-service.js';
 
@@ -31,6 +32,7 @@ for (const kind of STORE_KINDS) {
     await h.service.checkLive(identityOf(a.issued.accessToken));
     const next = await h.service.refresh({ refreshToken: a.issued.refreshToken!, clientId: a.clientId }, { peer: PEER });
     t.type(next.refreshToken, 'string', "A's token was neither rotated nor revoked by B's attempts");
+    t.strictSame(leakedSecrets(h.sink.lines(), [a.issued.refreshToken!, a.issued.accessToken, b.issued.refreshToken!, next.refreshToken!]), [], 'no token logged');
   });
 
   t.test(`${kind}: revoking a refresh token kills its family's JWTs; unknown tokens are a no-op (case 35)`, async (t) => {
@@ -46,6 +48,7 @@ for (const kind of STORE_KINDS) {
     await t.rejects(h.service.refresh({ refreshToken: a.issued.refreshToken! }, { peer: PEER }), { code: 'ERR_TOKEN_INVALID_GRANT' });
     await h.service.revoke(a.issued.refreshToken!);
     t.pass('revoking twice is fine');
+    t.strictSame(leakedSecrets(h.sink.lines(), [a.issued.refreshToken!, a.issued.accessToken]), [], 'no token logged');
   });
 
   t.test(`${kind}: inactive tokens introspect to exactly {active:false} (case 35)`, async (t) => {

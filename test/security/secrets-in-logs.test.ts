@@ -3,6 +3,9 @@
  * credentials, malformed headers, smuggling payloads, upgrades — no captured log line contains a
  * token, a token's payload or signature segment, or a credential. Tokens appear only as their
  * fingerprint: the first 8 hex of SHA-256 (SPEC §6 "Logs"; pino `redact` is the second line).
+ * The token service's flows — client secrets, vendor secret, access and refresh tokens, raw
+ * `Authorization: Basic` and `X-API-KEY` values, good and bad — are logged at trace level and
+ * searched the same way. Every file of test/security also checks its own lines.
  */
 import { createHash } from 'node:crypto';
 import t from 'tap';
@@ -12,6 +15,7 @@ import { rawExchange } from '../helpers/raw-http.js';
 import { parseResponses } from '../helpers/raw-response.js';
 import { send, startScenario } from '../helpers/scenario.js';
 import { tamperSignature } from '../helpers/tokens.js';
+import { basicAuth, createTenantApiToken, postForm, startTokenScenario, VENDOR } from '../helpers/token-scenario.js';
 
 const fingerprint = (token: string) => createHash('sha256').update(token).digest('hex').slice(0, 8);
 
@@ -108,4 +112,62 @@ t.test('no log line carries a token or a credential, only 8-hex fingerprints', a
   }
   const queried = access.find((e) => e['reqId'] === 'query-api-key');
   t.equal(queried?.['path'], '/public/x', 'the query string is not logged');
+});
+
+t.test('the token service at trace level: no client secret, vendor secret, access or refresh token, or raw credential header in any line', async (t) => {
+  const s = await startTokenScenario({ logLevel: 'trace', tokenService: { rateLimit: { perClientPerMinute: 4, perPeerPerMinute: 1000 } } });
+  t.teardown(() => s.close());
+  const base = s.gateway.url;
+  const json = { 'content-type': 'application/json' };
+  const vendor = await s.vendorToken();
+  const manage = { authorization: `Bearer ${vendor}`, 'frontegg-tenant-id': 'tenant-1', ...json };
+  const client = await createTenantApiToken(s);
+  const basic = basicAuth(client.clientId, client.secret);
+  const accessRes = await fetch(`${base}/identity/resources/tenants/access-tokens/v1`, { method: 'POST', headers: manage, body: '{}' });
+  const apiKey = ((await accessRes.json()) as { secret: string }).secret;
+  const issued = (await (await postForm(s, '/oauth/token', 'grant_type=client_credentials', { authorization: basic })).json()) as Record<string, string>;
+  const refreshed = (await (await postForm(s, '/oauth/token', `grant_type=refresh_token&refresh_token=${encodeURIComponent(issued.refresh_token!)}`, { authorization: basic })).json()) as Record<string, string>;
+  const v1 = (await (await fetch(`${base}/identity/resources/auth/v1/api-token`, { method: 'POST', headers: json, body: JSON.stringify(client) })).json()) as Record<string, string>;
+  const v1Refreshed = (await (await fetch(`${base}/identity/resources/auth/v1/api-token/token/refresh`, { method: 'POST', headers: json, body: JSON.stringify({ refreshToken: v1.refreshToken }) })).json()) as Record<string, string>;
+  const wrongSecret = 'wrong-secret-0123456789abcdefghijklmnopq';
+  const wrongBasic = basicAuth(client.clientId, wrongSecret);
+
+  // Refusals: each carries a secret somewhere a careless log call would pick it up.
+  await postForm(s, `/oauth/token?client_secret=${client.secret}`, 'grant_type=client_credentials');
+  await postForm(s, '/oauth/token', `grant_type=client_credentials&client_secret=${client.secret}`, { authorization: basic });
+  await postForm(s, '/oauth/token', `grant_type=client_credentials&client_id=${client.clientId}&client_secret=${wrongSecret}`);
+  await postForm(s, '/oauth/token', `grant_type=refresh_token&refresh_token=${encodeURIComponent(issued.refresh_token!)}`, { authorization: basic }); // a reuse
+  await postForm(s, '/oauth/token', `grant_type=refresh_token&refresh_token=${encodeURIComponent(refreshed.refresh_token!)}&pad=${'x'.repeat(9000)}`, { authorization: basic });
+  await postForm(s, '/oauth/revoke', `token=${encodeURIComponent(v1Refreshed.refreshToken!)}`, { authorization: wrongBasic });
+  await postForm(s, '/oauth/introspect', `token=${encodeURIComponent(apiKey)}`, { authorization: `Bearer ${vendor}` });
+  await fetch(`${base}/identity/resources/auth/v1/api-token`, { method: 'POST', headers: json, body: `{"clientId":"${client.clientId}","secret":"${client.secret}","secret":"x"}` });
+  await fetch(`${base}/auth/vendor`, { method: 'POST', headers: json, body: JSON.stringify({ ...VENDOR, secret: wrongSecret }) });
+  await fetch(`${base}/auth/vendor?secret=${VENDOR.secret}`, { method: 'POST', headers: json, body: JSON.stringify(VENDOR) });
+  for (let i = 0; i < 6; i++) await postForm(s, '/oauth/token', 'grant_type=client_credentials', { authorization: wrongBasic }); // into the rate limit
+  await fetch(`${base}/identity/resources/tenants/api-tokens/v1`, { headers: { ...manage, authorization: `Bearer ${vendor}x` } });
+
+  // The proxy with what was issued, good and bad, in each header it reads.
+  await fetch(`${base}/api/x`, { headers: { 'x-api-key': apiKey } });
+  await fetch(`${base}/api/x`, { headers: { authorization: `Bearer ${v1Refreshed.accessToken!}` } });
+  await fetch(`${base}/api/x`, { headers: { authorization: `Bearer ${issued.access_token!}` } }); // revoked by the reuse
+  await fetch(`${base}/api/x`, { headers: { authorization: basic } });
+  await fetch(`${base}/api/x`, { headers: { 'x-api-key': client.secret } });
+  await fetch(`${base}/api/x`, { headers: { authorization: `Bearer ${refreshed.refresh_token!}` } });
+  await fetch(`${base}/api/x`, { headers: { 'x-api-key': apiKey, authorization: `Bearer ${vendor}` } });
+
+  const lines = s.gateway.logs.lines();
+  t.ok(lines.some((l) => l.includes('"level":"debug"')), 'debug lines were captured (sanity)');
+  const secrets = [
+    client.secret,
+    wrongSecret,
+    VENDOR.secret,
+    vendor,
+    apiKey,
+    basic.slice('Basic '.length),
+    wrongBasic.slice('Basic '.length),
+    ...[issued, refreshed].flatMap((x) => [x.access_token!, x.refresh_token!]),
+    ...[v1, v1Refreshed].flatMap((x) => [x.accessToken!, x.refreshToken!]),
+  ];
+  t.strictSame(leakedSecrets(lines, secrets), [], 'no secret, token or raw credential in any line');
+  t.notOk(lines.some((line) => line.includes('eyJ')), 'nothing JWT-shaped in any line');
 });

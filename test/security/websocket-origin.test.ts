@@ -1,11 +1,13 @@
 /**
- * Case 46 (decision part, plus the full error answer over HTTP; tunnelling and resets are in
- * test/integration/websocket.test.ts): a WebSocket upgrade with no credential, an invalid token, a token only
- * in the query string, or a cross-site `Origin` is refused (401/403) before any upstream
- * connection; a valid upgrade carries the identity headers (RFC 6455 §10.2, cross-site WebSocket
- * hijacking; Node's `upgrade` event bypasses request handlers, http-proxy #1468/#1439).
+ * Case 46: a WebSocket upgrade with no credential, an invalid token, a token only in the query
+ * string, or a cross-site `Origin` is refused (401/403) before any upstream connection; a valid
+ * upgrade is tunnelled with the identity headers and without the credential; a client that
+ * resets before or after the 101 does not take the gateway down (RFC 6455 §10.2, cross-site
+ * WebSocket hijacking; Node's `upgrade` event bypasses request handlers, http-proxy #1468/#1439).
  */
+import { connect, type Socket } from 'node:net';
 import t from 'tap';
+import { rawHeaderValues } from '../../scripts/echo-upstream.js';
 import { route } from '../helpers/compiled-config.js';
 import { REVOKED_TOKEN, USER_API_IDENTITY_HEADERS, USER_API_TOKEN, requestFacts, testDecider } from '../helpers/decide-fixtures.js';
 import { leakedSecrets } from '../helpers/log-sink.js';
@@ -69,8 +71,8 @@ t.test('a valid upgrade carries the handshake and the identity headers, and no s
   });
 });
 
-// HTTP level (test/integration/websocket.test.ts covers tunnelling and resets): what a refused
-// upgrade answers, and that the upstream was not even connected to.
+// HTTP level: what a refused upgrade answers, and that the upstream was not even connected to;
+// what a tunnelled one carries; resets around the 101.
 
 t.test('over HTTP: a refused upgrade gets the full error answer and opens no upstream connection', async (t) => {
   const s = await startScenario({
@@ -97,4 +99,76 @@ t.test('over HTTP: a refused upgrade gets the full error answer and opens no ups
   }
   t.equal(s.upstream.connections(), 0, 'the upstream was never connected to');
   t.strictSame(leakedSecrets(s.gateway.logs.lines(), [token]), [], 'no token in the logs, the query-string one included');
+});
+
+/** Sends a raw upgrade request and resolves with the first response head and the open socket. */
+function openUpgrade(port: number, path: string, headers: [string, string][]): Promise<{ head: string; socket: Socket }> {
+  return new Promise((resolve, reject) => {
+    const socket = connect(port, '127.0.0.1', () => {
+      const lines = [`GET ${path} HTTP/1.1`, `host: 127.0.0.1:${port}`, 'connection: Upgrade', 'upgrade: websocket', 'sec-websocket-version: 13', 'sec-websocket-key: dGhlIHNhbXBsZSBub25jZQ=='];
+      for (const [n, v] of headers) lines.push(`${n}: ${v}`);
+      socket.write(`${lines.join('\r\n')}\r\n\r\n`);
+    });
+    let data = '';
+    socket.on('data', function onData(chunk: Buffer) {
+      data += chunk.toString('latin1');
+      if (data.includes('\r\n\r\n')) {
+        socket.off('data', onData);
+        resolve({ head: data, socket });
+      }
+    });
+    socket.on('error', reject);
+    socket.on('close', () => resolve({ head: data, socket }));
+  });
+}
+
+const wsRoutes = (u: string) => [
+  { name: 'ws', pathPrefix: '/ws', upstream: u, auth: {}, websocket: { allowedOrigins: ['https://app.example'] } },
+  { name: 'ws-public', pathPrefix: '/live', upstream: u, auth: 'none', websocket: {} },
+];
+
+t.test('over HTTP: an allowed upgrade is tunnelled with the identity headers, without the credential or the spoof', async (t) => {
+  const s = await startScenario({ routes: wsRoutes });
+  t.teardown(() => s.close());
+  const token = await s.mint({ type: 'tenantAccessToken', claims: { tenantId: 'tenant-ws' } });
+  const { head, socket } = await openUpgrade(s.gateway.port, '/ws/chat', [
+    ['x-api-key', token],
+    ['x-auth-tenant-id', 'spoofed'],
+    ['X_Auth_Tenant_Id', 'spoofed'],
+    ['origin', 'https://app.example'],
+  ]);
+  t.match(head, /^HTTP\/1\.1 101 /);
+  t.equal(s.upstream.upgrades.length, 1);
+  const seen = s.upstream.upgrades[0]!;
+  t.equal(seen.url, '/ws/chat');
+  t.strictSame(rawHeaderValues(seen, 'x-auth-tenant-id'), ['tenant-ws'], 'the identity is injected, the spoofs stripped');
+  t.strictSame(rawHeaderValues(seen, 'x_auth_tenant_id'), []);
+  t.equal(seen.headers['upgrade'], 'websocket');
+  t.strictSame(rawHeaderValues(seen, 'x-api-key'), [], 'the credential is not forwarded');
+  const echoed = new Promise<string>((resolve) => socket.once('data', (c: Buffer) => resolve(c.toString())));
+  socket.write('ping');
+  t.equal(await echoed, 'ping', 'bytes flow both ways');
+  socket.destroy();
+  t.strictSame(leakedSecrets(s.gateway.logs.lines(), [token]), [], 'no token in the logs');
+});
+
+t.test('over HTTP: a client that resets before or after the 101 does not take the gateway down', async (t) => {
+  const s = await startScenario({ routes: wsRoutes });
+  t.teardown(() => s.close());
+  for (let i = 0; i < 20; i += 1) {
+    const early = connect(s.gateway.port, '127.0.0.1');
+    early.on('error', () => undefined);
+    early.write('GET /live/x HTTP/1.1\r\nhost: x\r\nconnection: Upgrade\r\nupgrade: websocket\r\n\r\n');
+    early.destroy();
+    const { socket } = await openUpgrade(s.gateway.port, '/live/x', []);
+    socket.resetAndDestroy();
+  }
+  const { head, socket } = await openUpgrade(s.gateway.port, '/live/x', []);
+  t.match(head, /^HTTP\/1\.1 101 /, 'still tunnelling');
+  socket.destroy();
+  const token = await s.mint({ type: 'tenantAccessToken' });
+  const res = await fetch(`${s.gateway.url}/ws/x`, { headers: { 'x-api-key': token } });
+  t.equal(res.status, 200, 'and still serving plain requests');
+  t.notOk(s.gateway.logs.lines().some((l) => /"level":"(error|fatal)"/.test(l)), 'no error logged: nothing escaped a handler');
+  t.strictSame(leakedSecrets(s.gateway.logs.lines(), [token]), [], 'no token in the logs');
 });
