@@ -18,18 +18,21 @@ export type AuthRefusal =
   | 'ERR_AUTH_NOT_YET_VALID'
   | 'ERR_AUTH_CLAIMS'
   | 'ERR_AUTH_TOKEN_TYPE'
-  | 'ERR_AUTH_REVOKED';
+  | 'ERR_AUTH_REVOKED'
+  | 'ERR_AUTH_FORBIDDEN';
 
 const REALM = 'Bearer realm="m2m-gateway"';
 
 /**
  * Written out rather than derived from src/errors.ts, so a change there shows up here: no
- * credential gets the bare challenge (§3.1), an ambiguous one 400 invalid_request, any other
- * refusal 401 invalid_token with one generic message.
+ * credential gets the bare challenge (§3.1), an ambiguous one 400 invalid_request, a valid token
+ * the route does not admit 403 insufficient_scope, any other refusal 401 invalid_token with one
+ * generic message.
  */
 function expected(code: AuthRefusal): { status: number; challenge: string; message: string } {
   if (code === 'ERR_AUTH_MISSING') return { status: 401, challenge: REALM, message: 'Authentication required' };
   if (code === 'ERR_AUTH_AMBIGUOUS') return { status: 400, challenge: `${REALM}, error="invalid_request"`, message: 'Exactly one credential header is allowed' };
+  if (code === 'ERR_AUTH_FORBIDDEN') return { status: 403, challenge: `${REALM}, error="insufficient_scope"`, message: 'Insufficient scope' };
   return { status: 401, challenge: `${REALM}, error="invalid_token"`, message: 'Invalid token' };
 }
 

@@ -45,16 +45,27 @@ export async function startScenario(options: ScenarioOptions = {}): Promise<Scen
   }
   const upstream = await startEchoUpstream();
   const u = upstream.url;
-  const gateway = await startGateway({
-    issuers: trusted.map(({ issuer: i, path }) => ({ name: i.name, issuer: i.issuer, audience: i.audience, algorithms: [i.alg], jwks: { file: path } })),
-    routes: [
-      ...(options.routes?.(u) ?? []),
-      { name: 'public', pathPrefix: '/public', upstream: u, auth: 'none' },
-      { name: 'api', pathPrefix: '/api', upstream: u, auth: {} },
-      { name: 'admin', pathPrefix: '/admin', upstream: u, auth: { anyRole: ['admin'] } },
-    ],
-    ...options.config,
-  }, { clock: options.clock });
+  let gateway: TestGateway;
+  try {
+    gateway = await startGateway(
+      {
+        issuers: trusted.map(({ issuer: i, path }) => ({ name: i.name, issuer: i.issuer, audience: i.audience, algorithms: [i.alg], jwks: { file: path } })),
+        routes: [
+          ...(options.routes?.(u) ?? []),
+          { name: 'public', pathPrefix: '/public', upstream: u, auth: 'none' },
+          { name: 'api', pathPrefix: '/api', upstream: u, auth: {} },
+          { name: 'admin', pathPrefix: '/admin', upstream: u, auth: { anyRole: ['admin'] } },
+        ],
+        ...options.config,
+      },
+      { clock: options.clock },
+    );
+  } catch (err) {
+    // A config the gateway refuses must not leave the upstream listening.
+    await upstream.close();
+    await rm(dir, { recursive: true, force: true });
+    throw err;
+  }
   return {
     gateway,
     upstream,
