@@ -26,6 +26,8 @@ export interface ScenarioOptions {
   readonly withoutKeys?: boolean;
   /** The trusted issuer's key type, kid, `iss` and `aud` (default: RS256). */
   readonly issuer?: TestIssuerOptions;
+  /** Merged into the main issuer's config entry (e.g. `audience` as a list). */
+  readonly issuerConfig?: Record<string, unknown>;
   /** More trusted issuers, each with its own JWKS file, configured after the main one. */
   readonly moreIssuers?: readonly TestIssuer[];
   /** The gateway's clock (default: the system clock). */
@@ -49,7 +51,14 @@ export async function startScenario(options: ScenarioOptions = {}): Promise<Scen
   try {
     gateway = await startGateway(
       {
-        issuers: trusted.map(({ issuer: i, path }) => ({ name: i.name, issuer: i.issuer, audience: i.audience, algorithms: [i.alg], jwks: { file: path } })),
+        issuers: trusted.map(({ issuer: i, path }) => ({
+          name: i.name,
+          issuer: i.issuer,
+          audience: i.audience,
+          algorithms: [i.alg],
+          jwks: { file: path },
+          ...(i === issuer ? options.issuerConfig : {}),
+        })),
         routes: [
           ...(options.routes?.(u) ?? []),
           { name: 'public', pathPrefix: '/public', upstream: u, auth: 'none' },
