@@ -9,7 +9,7 @@
  */
 import t from 'tap';
 import { TOKEN_TYPES } from '../../src/config/schema.js';
-import { CREDENTIAL_KIND_OF } from '../../src/auth/identity.js';
+import { CREDENTIAL_KIND_OF, type CredentialKind } from '../../src/auth/identity.js';
 import { createAuthHarness } from '../helpers/auth-harness.js';
 import { leakedSecrets } from '../helpers/log-sink.js';
 import { expectForwarded, expectRefused, type AuthRefusal } from '../helpers/refusals.js';
@@ -59,7 +59,7 @@ t.test('over HTTP: each type only in its own header, cached or not; foreign type
   const s = await startScenario();
   t.teardown(() => s.close());
   const tokens: string[] = [];
-  const line = (kind: 'bearer' | 'apiKey', token: string): [string, string] => (kind === 'bearer' ? ['Authorization', `Bearer ${token}`] : ['X-API-KEY', token]);
+  const line = (kind: CredentialKind, token: string): [string, string] => (kind === 'bearer' ? ['Authorization', `Bearer ${token}`] : ['X-API-KEY', token]);
   for (const type of TOKEN_TYPES) {
     const token = await s.mint({ type });
     tokens.push(token);
