@@ -23,8 +23,12 @@ export interface TokenVerifierDeps {
 
 /** base64url without padding (RFC 7515 §2): nothing else may appear in a segment (security case 6). */
 const SEGMENT = /^[A-Za-z0-9_-]+$/;
-/** Printable ASCII only: the values become upstream headers (security case 23; RFC 9110 §5.5). */
-const IDENTITY_STRING = /^[\x20-\x7e]{1,1024}$/;
+/**
+ * Printable ASCII only, with no space at either end: the values become upstream headers, and a
+ * header parser drops the whitespace around a value, so " admin" would reach the upstream as
+ * "admin" (security case 23; RFC 9110 §5.5).
+ */
+const IDENTITY_STRING = /^(?! )[\x20-\x7e]{1,1024}(?<! )$/;
 const MAX_KID_LENGTH = 256;
 const MAX_LIST_ENTRIES = 256;
 const TOKEN_TYPE_SET: ReadonlySet<string> = new Set(TOKEN_TYPES);

@@ -10,9 +10,10 @@ export type IdentityHeaderBuilder = (identity: Identity) => Readonly<Record<stri
  * tokens), tenant id, roles, permissions (comma-joined, or a JSON array when `arrayFormat` is
  * `json`), token type, token id, subject.
  *
- * Every value must be printable ASCII (0x20-0x7E). The authenticator already refuses such claims;
- * this is defence in depth, so a CR/LF, NUL, tab or non-ASCII byte can never split a header or be
- * re-encoded differently by the upstream (case 23; RFC 9110 §5.5). In `csv` form a role or
+ * Every value must be printable ASCII (0x20-0x7E) with no space at either end. The authenticator
+ * already refuses other claims; this is defence in depth, so a CR/LF, NUL, tab or non-ASCII byte
+ * can never split a header or be re-encoded differently by the upstream, and a value the
+ * upstream's parser would trim (" admin" read as "admin") is never sent (case 23; RFC 9110 §5.5). In `csv` form a role or
  * permission containing `,` (or empty) is refused too: the list would read back differently.
  *
  * An identity is immutable and cached by the authenticator, so the headers are built once per
@@ -61,6 +62,8 @@ function checkValue(value: string): string {
     const c = value.charCodeAt(i);
     if (c < 0x20 || c > 0x7e) throw claims('identity value outside printable ASCII');
   }
+  // A header parser trims surrounding whitespace: " admin" would arrive as "admin".
+  if (value.startsWith(' ') || value.endsWith(' ')) throw claims('identity value with a space at either end');
   return value;
 }
 

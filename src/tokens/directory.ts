@@ -25,16 +25,17 @@ export type DirectoryStore = Pick<
 
 /**
  * Ids become JWT claims and then upstream identity headers, which the verifier only accepts as
- * printable ASCII (security case 23); anything else is refused at the door, not minted.
+ * printable ASCII with no space at either end (security case 23); anything else is refused at the
+ * door, not minted.
  */
-const ID = /^[\x21-\x7e][\x20-\x7e]{0,255}$/;
+const ID = /^(?! )[\x20-\x7e]{1,256}(?<! )$/;
 /** What a problem line may quote back: only ids that look like our config's own words. */
 const QUOTABLE = /^[A-Za-z0-9_.:-]{1,64}$/;
 
-/** ERR_VALIDATION unless `value` is a usable id (1–256 printable ASCII, no leading space). */
+/** ERR_VALIDATION unless `value` is a usable id (1–256 printable ASCII, no space at either end). */
 export function checkId(value: unknown, field: string): string {
   if (typeof value !== 'string' || !ID.test(value)) {
-    throw new GatewayError('ERR_VALIDATION', `${field} is not a usable id`, { problems: [`${field} must be 1-256 printable ASCII characters`] });
+    throw new GatewayError('ERR_VALIDATION', `${field} is not a usable id`, { problems: [`${field} must be 1-256 printable ASCII characters, with no space at either end`] });
   }
   return value;
 }

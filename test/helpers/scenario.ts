@@ -3,8 +3,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { request as httpRequest, type IncomingHttpHeaders } from 'node:http';
 import { startEchoUpstream, type EchoUpstream } from '../../scripts/echo-upstream.js';
+import type { Clock } from '../../src/clock.js';
 import { startGateway, type TestGateway } from './gateway.js';
-import { createTestIssuer, mintToken, writeJwksFile, type MintOptions, type TestIssuer } from './tokens.js';
+import { createTestIssuer, mintToken, writeJwksFile, type MintOptions, type TestIssuer, type TestIssuerOptions } from './tokens.js';
 
 /** A running gateway in front of an echo upstream, trusting one test issuer through a JWKS file. */
 export interface Scenario {
@@ -23,27 +24,57 @@ export interface ScenarioOptions {
   readonly config?: Record<string, unknown>;
   /** Do not write the JWKS file (the gateway starts with no keys). */
   readonly withoutKeys?: boolean;
+  /** The trusted issuer's key type, kid, `iss` and `aud` (default: RS256). */
+  readonly issuer?: TestIssuerOptions;
+  /** Merged into the main issuer's config entry (e.g. `audience` as a list). */
+  readonly issuerConfig?: Record<string, unknown>;
+  /** More trusted issuers, each with its own JWKS file, configured after the main one. */
+  readonly moreIssuers?: readonly TestIssuer[];
+  /** The gateway's clock (default: the system clock). */
+  readonly clock?: Clock;
 }
 
 export async function startScenario(options: ScenarioOptions = {}): Promise<Scenario> {
   const dir = await mkdtemp(join(tmpdir(), 'm2m-it-'));
-  const issuer = await createTestIssuer();
+  const issuer = await createTestIssuer(options.issuer);
   const jwksPath = join(dir, 'jwks.json');
   if (options.withoutKeys !== true) await writeJwksFile(jwksPath, issuer.jwks);
+  const trusted = [{ issuer, path: jwksPath }];
+  for (const [i, more] of (options.moreIssuers ?? []).entries()) {
+    const path = join(dir, `jwks-${i + 1}.json`);
+    await writeJwksFile(path, more.jwks);
+    trusted.push({ issuer: more, path });
+  }
   const upstream = await startEchoUpstream();
   const u = upstream.url;
-  const gateway = await startGateway({
-    issuers: [
-      { name: issuer.name, issuer: issuer.issuer, audience: issuer.audience, algorithms: [issuer.alg], jwks: { file: jwksPath } },
-    ],
-    routes: [
-      ...(options.routes?.(u) ?? []),
-      { name: 'public', pathPrefix: '/public', upstream: u, auth: 'none' },
-      { name: 'api', pathPrefix: '/api', upstream: u, auth: {} },
-      { name: 'admin', pathPrefix: '/admin', upstream: u, auth: { anyRole: ['admin'] } },
-    ],
-    ...options.config,
-  });
+  let gateway: TestGateway;
+  try {
+    gateway = await startGateway(
+      {
+        issuers: trusted.map(({ issuer: i, path }) => ({
+          name: i.name,
+          issuer: i.issuer,
+          audience: i.audience,
+          algorithms: [i.alg],
+          jwks: { file: path },
+          ...(i === issuer ? options.issuerConfig : {}),
+        })),
+        routes: [
+          ...(options.routes?.(u) ?? []),
+          { name: 'public', pathPrefix: '/public', upstream: u, auth: 'none' },
+          { name: 'api', pathPrefix: '/api', upstream: u, auth: {} },
+          { name: 'admin', pathPrefix: '/admin', upstream: u, auth: { anyRole: ['admin'] } },
+        ],
+        ...options.config,
+      },
+      { clock: options.clock },
+    );
+  } catch (err) {
+    // A config the gateway refuses must not leave the upstream listening.
+    await upstream.close();
+    await rm(dir, { recursive: true, force: true });
+    throw err;
+  }
   return {
     gateway,
     upstream,

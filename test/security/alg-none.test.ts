@@ -1,22 +1,21 @@
 /**
  * Security case 8: `alg` of none in any spelling, missing, not a string, unknown, or outside the
  * issuer's allow-list or the key's own algorithm → ERR_AUTH_ALGORITHM, before any crypto
- * (RFC 8725 §2.1, §3.1; jwt_tool -X a).
+ * (RFC 8725 §2.1, §3.1; jwt_tool -X a). Authenticator level first, then over HTTP.
  */
 import t from 'tap';
 import { createAuthHarness, tokensInLogs } from '../helpers/auth-harness.js';
-import { craftToken, createTestIssuer, mintToken, mintUnsecuredToken, signWith, standardClaims } from '../helpers/tokens.js';
+import { leakedSecrets } from '../helpers/log-sink.js';
+import { expectForwarded, expectRefused } from '../helpers/refusals.js';
+import { startScenario } from '../helpers/scenario.js';
+import { craftToken, createTestIssuer, mintToken, mintUnsecuredToken, signWith, standardClaims, type TestIssuer } from '../helpers/tokens.js';
 
-t.test('unsecured and mislabelled algorithms are refused', async (t) => {
-  const h = await createAuthHarness(t);
-  const issuer = h.issuers[0]!;
-  const now = h.clock.now();
-  const claims = standardClaims(issuer, 'userApiToken', now);
-  const good = await mintToken(issuer, { nowMs: now });
-  const realSignature = good.split('.')[2]!;
+/** Unsecured and mislabelled `alg` values, each over the issuer's own claims (and often its real signature). */
+function algorithmCases(issuer: TestIssuer, nowMs: number, realSignature: string): Array<[string, string]> {
+  const claims = standardClaims(issuer, 'userApiToken', nowMs);
   const header = (alg: unknown) => ({ alg, kid: issuer.kid, typ: 'JWT' });
-  const cases: Array<[string, string]> = [
-    ['jose UnsecuredJWT (alg none, no kid, empty signature)', mintUnsecuredToken(issuer, { nowMs: now })],
+  return [
+    ['jose UnsecuredJWT (alg none, no kid, empty signature)', mintUnsecuredToken(issuer, { nowMs })],
     ...['none', 'None', 'NONE', 'nOnE'].flatMap((alg): Array<[string, string]> => [
       [`alg ${alg}, empty signature`, craftToken(header(alg), claims)],
       [`alg ${alg}, arbitrary signature`, craftToken(header(alg), claims, 'c2lnbmF0dXJl')],
@@ -33,7 +32,13 @@ t.test('unsecured and mislabelled algorithms are refused', async (t) => {
     ['alg with a trailing space', craftToken(header('RS256 '), claims, realSignature)],
     ['alg HS256', craftToken(header('HS256'), claims, realSignature)],
   ];
-  for (const [name, token] of cases) {
+}
+
+t.test('unsecured and mislabelled algorithms are refused', async (t) => {
+  const h = await createAuthHarness(t);
+  const issuer = h.issuers[0]!;
+  const good = await mintToken(issuer, { nowMs: h.clock.now() });
+  for (const [name, token] of algorithmCases(issuer, h.clock.now(), good.split('.')[2]!)) {
     for (const kind of ['bearer', 'apiKey'] as const) t.equal(await h.outcome(kind, token), 'ERR_AUTH_ALGORITHM', `${name} (${kind})`);
   }
   t.equal(h.verifications(), 0, 'refused before any signature check');
@@ -54,4 +59,24 @@ t.test('an allowed algorithm that is not the key’s own is refused (the alg is 
 
   const es = await createTestIssuer({ alg: 'ES256', kid: 'rsa' });
   t.equal(await h.outcome('bearer', await mintToken(es, { nowMs: now })), 'ERR_AUTH_ALGORITHM', 'ES256 (not allowed for the issuer)');
+});
+
+t.test('over HTTP: 401 invalid_token for every refused alg, in either header', async (t) => {
+  const s = await startScenario();
+  t.teardown(() => s.close());
+  const issuer = s.issuer;
+  const good = await s.mint({ type: 'userApiToken' });
+  await expectForwarded(t, s, 'control: RS256', { headers: [['Authorization', `Bearer ${good}`]] });
+  const cases = algorithmCases(issuer, Date.now(), good.split('.')[2]!);
+  const claims = JSON.stringify(standardClaims(issuer, 'userApiToken', Date.now()));
+  for (const alg of ['RS384', 'PS256'] as const) {
+    cases.push([`${alg} with the RS256 key`, signWith(issuer.privateKey, alg, JSON.stringify({ alg, kid: issuer.kid, typ: 'JWT' }), claims)]);
+  }
+  const es = await createTestIssuer({ alg: 'ES256', kid: issuer.kid });
+  cases.push(['ES256 (not allowed for the issuer)', await mintToken(es)]);
+  for (const [name, token] of cases) {
+    await expectRefused(t, s, `${name} (Bearer)`, { headers: [['Authorization', `Bearer ${token}`]] }, 'ERR_AUTH_ALGORITHM');
+    await expectRefused(t, s, `${name} (X-API-KEY)`, { headers: [['X-API-KEY', token]] }, 'ERR_AUTH_ALGORITHM');
+  }
+  t.strictSame(leakedSecrets(s.gateway.logs.lines(), [good]), [], 'the real signature is not in the logs');
 });

@@ -76,6 +76,9 @@ t.test('a value that is not printable ASCII is refused, never passed on', async 
     { name: 'a comma inside a permission in csv form', identity: who({ permissions: ['a,b'] }) },
     { name: 'an empty role in csv form', identity: who({ roles: ['admin', ''] }) },
     { name: 'a non-string user id', identity: who({ userId: 42 as unknown as string }) },
+    { name: 'a leading space in the subject (the upstream would read it trimmed)', identity: who({ subject: ' admin' }) },
+    { name: 'a trailing space in the tenant id', identity: who({ tenantId: 'tenant-1 ' }) },
+    { name: 'a leading space in a role', identity: who({ roles: ['viewer', ' admin'] }) },
   ];
   for (const c of cases) {
     t.throws(() => build(c.identity), { code: 'ERR_AUTH_CLAIMS', statusCode: 401 }, c.name);

@@ -23,6 +23,8 @@ t.test('memberships: default roles, validated ids, change notices', async (t) =>
     problems: ['roleIds[1]: unknown role "nope"', 'roleIds[2]: unknown role'],
   });
   await t.rejects(directory.putMembership('t1', 'bad\nid'), { code: 'ERR_VALIDATION' }, 'ids must be printable ASCII');
+  await t.rejects(directory.putMembership('t1', ' user'), { code: 'ERR_VALIDATION' }, 'no leading space');
+  await t.rejects(directory.putMembership('t1', 'user '), { code: 'ERR_VALIDATION' }, 'no trailing space: the upstream would read the id trimmed');
   t.same((await directory.getMembership('t1', 'u1'))?.roleIds, ['r-viewer']);
   t.equal((await directory.listMemberships('t1')).length, 2);
   t.equal(await directory.deleteMembership('t1', 'u1'), true);
