@@ -5,9 +5,12 @@
  * forwarder frames the body it streams itself and the two hops cannot disagree (RFC 9112 §6.3).
  */
 import { readFile } from 'node:fs/promises';
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import t from 'tap';
-import { rawHeaderValues } from '../../scripts/echo-upstream.js';
-import { route } from '../helpers/compiled-config.js';
+import { rawHeaderValues, startEchoUpstream } from '../../scripts/echo-upstream.js';
+import { createForwarder, type ForwardResult } from '../../src/proxy/forward.js';
+import { compiledConfig, route } from '../helpers/compiled-config.js';
 import { requestFacts, testDecider } from '../helpers/decide-fixtures.js';
 import { leakedSecrets } from '../helpers/log-sink.js';
 import { openRawConnection } from '../helpers/raw-connection.js';
@@ -196,4 +199,37 @@ t.test('over HTTP: each pipelined request is authorised on its own', async (t) =
     t.strictSame(s.upstream.received.slice(before).map((r) => r.url), [c.firstPath], `${c.name}: only the first reached the upstream`);
   }
   t.strictSame(leakedSecrets(s.gateway.logs.lines(), [admin]), [], 'no token in the logs');
+});
+
+t.test('a request whose connection closed before it was forwarded never reaches the upstream', async (t) => {
+  // The listener closes a connection whose bytes after the headers are malformed (above), and a
+  // client may leave on its own, while the decision for the request is still running. Its answer
+  // can no longer be delivered, so forwarding it would only hand the upstream an orphan request.
+  const upstream = await startEchoUpstream();
+  t.teardown(() => upstream.close());
+  const forwarder = createForwarder(compiledConfig({ routes: [] }).upstream, { maxBodyBytes: 1024 }, { now: () => performance.now() });
+  t.teardown(() => forwarder.close());
+  const results: ForwardResult[] = [];
+  let arrived = 0;
+  const server = createServer((req, res) => {
+    arrived++;
+    req.socket.once('close', () => {
+      void forwarder.forward(req, res, route({ name: 'public', pathPrefix: '/', upstream: upstream.url, auth: null }), req.url ?? '/', { 'x-request-id': 'r' }).then((r) => results.push(r));
+    });
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  t.teardown(() => new Promise<void>((resolve) => server.close(() => resolve())));
+  const { port } = server.address() as AddressInfo;
+  const requests = ['GET /public/gone HTTP/1.1\r\nHost: x\r\n\r\n', 'POST /public/gone HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhel'];
+  for (const [i, bytes] of requests.entries()) {
+    const conn = openRawConnection(port);
+    conn.write(bytes);
+    await waitFor('the request to arrive', () => arrived === i + 1);
+    conn.destroy();
+    await conn.outcome;
+  }
+  await waitFor('both forward attempts to settle', () => results.length === 2);
+  t.strictSame(results.map((r) => r.upstreamMs), [undefined, undefined], 'no upstream answer was waited for');
+  t.equal(upstream.started(), 0, 'the upstream saw neither request');
+  t.equal(upstream.connections(), 0, 'nor a connection');
 });
