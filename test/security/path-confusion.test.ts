@@ -99,6 +99,8 @@ t.test('the Host header picks among configured routes but never the destination'
     path: '/@evil.example/x',
     xfh: undefined,
   }, 'an @ in the target or Host is only a path character or a dropped Host');
+  const twice = await decide(requestFacts({ url: '/anything', headers: [['Host', 'api.example.com'], ['host', 'internal.example.com']] }));
+  t.equal(twice.allow ? 'allowed' : twice.error.code, 'ERR_REQUEST_INVALID', 'two Host lines are refused, whichever a hop would read (RFC 9112 §3.2)');
 });
 
 // HTTP level: request lines written raw, since every HTTP client would normalise these targets.
