@@ -261,6 +261,7 @@ t.test('over HTTP: every target is refused, or reaches the upstream on a path wh
       forwarded++;
       t.equal(seen.length, 1, `${name}: exactly one request upstream`);
       const url = seen[0]!.url;
+      t.equal(url, normalizeTarget(target).path, `${name}: the upstream got exactly the path the decision was made on`);
       const logged = s.gateway.logs.entries().find((e) => e['msg'] === 'access' && e['reqId'] === res.header('x-request-id'));
       const authorised = s.gateway.config.routes.find((r) => r.name === logged?.['route']);
       t.ok(authorised !== undefined, `${name}: the access line names the route`);
