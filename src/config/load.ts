@@ -60,8 +60,9 @@ export function parseConfigText(text: string, env: Env, baseDir: string): Compil
   try {
     raw = doc.toJS({ maxAliasCount: MAX_ALIAS_COUNT });
   } catch (err) {
-    if (!(err instanceof ReferenceError)) throw err;
-    // yaml throws ReferenceError for an alias bomb and for an alias used before its anchor.
+    // yaml throws ReferenceError for an alias bomb and for an alias used before its anchor, and a
+    // plain Error for a merge key (`<<`) whose value is not a mapping: all are problems of the file.
+    if (!(err instanceof ReferenceError || (err instanceof Error && /^Merge sources must be/.test(err.message)))) throw err;
     const message = /alias count/i.test(err.message)
       ? `more than ${MAX_ALIAS_COUNT} alias expansions; the document is refused as a resource-exhaustion attempt`
       : err.message;

@@ -74,6 +74,9 @@ export function createDecider(config: DeciderConfig, deps: DeciderDeps): Decide 
     let token: string | undefined;
     try {
       const target = normalizeTarget(facts.url);
+      // RFC 9112 §3.2: more than one Host line is a 400. Node keeps the first for routing while
+      // another hop may read the last, so the two would authorise different routes (case 42).
+      if (hostLines(facts.rawHeaders) > 1) throw new GatewayError('ERR_REQUEST_INVALID', 'more than one Host line');
       route = matchRoute(facts.headers.host, facts.method, target.matchPath);
       if (route === undefined) throw new GatewayError('ERR_ROUTE_NOT_FOUND');
 
@@ -135,6 +138,15 @@ export function createDecider(config: DeciderConfig, deps: DeciderDeps): Decide 
       return deny(route, credentialKind, tokenFingerprint, err);
     }
   };
+}
+
+function hostLines(rawHeaders: readonly string[]): number {
+  let count = 0;
+  for (let i = 0; i < rawHeaders.length; i += 2) {
+    const name = rawHeaders[i]!;
+    if (name.length === 4 && name.toLowerCase() === 'host') count++;
+  }
+  return count;
 }
 
 /** A deleted credential is refused at once (SPEC §3); a store that cannot answer fails closed with 503. */

@@ -55,6 +55,10 @@ export function createForwarder(defaults: CompiledUpstreamDefaults, limits: { ma
     headers: OutgoingHeaders,
   ): Promise<ForwardResult> {
     const started = deps.now();
+    // The connection closed while the decision ran (the client left, or the listener cut it for
+    // malformed framing after the headers): its `close` has fired, so the abort below would never
+    // run, and nobody is left to answer. The upstream never sees the request.
+    if (req.destroyed || res.destroyed) return Promise.resolve({ status: 0, upstreamMs: undefined, error: undefined });
     const declared = req.headers['content-length'];
     if (declared !== undefined && Number(declared) > limits.maxBodyBytes) {
       // Refused before any upstream request; the unread body is not worth draining.

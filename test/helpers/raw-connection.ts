@@ -5,6 +5,8 @@ export interface RawConnection {
   write(bytes: string | Buffer): void;
   /** True once the server closed the connection (or it failed). */
   closed(): boolean;
+  /** What the server sent so far, while the connection is still open (poll it with `waitFor`). */
+  received(): string;
   /**
    * Everything the server sent, once it closes the connection; `closed: false` if `giveUpMs`
    * passed first (the socket is then destroyed), so a gateway that never closes fails the test.
@@ -39,6 +41,7 @@ export function openRawConnection(port: number, options: { giveUpMs?: number } =
       if (!done) socket.write(bytes);
     },
     closed: () => done,
+    received: () => Buffer.concat(chunks).toString('latin1'),
     outcome,
     destroy: () => socket.destroy(),
   };

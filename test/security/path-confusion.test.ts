@@ -6,7 +6,9 @@
 import t from 'tap';
 import { authRequirement, route } from '../helpers/compiled-config.js';
 import { USER_API_TOKEN, requestFacts, testDecider } from '../helpers/decide-fixtures.js';
-import { rawHeaderValues } from '../../scripts/echo-upstream.js';
+import { rawHeaderValues, startEchoUpstream } from '../../scripts/echo-upstream.js';
+import { createRouteMatcher } from '../../src/proxy/route-match.js';
+import { normalizeTarget } from '../../src/proxy/target.js';
 import { leakedSecrets } from '../helpers/log-sink.js';
 import { rawExchange } from '../helpers/raw-http.js';
 import { parseResponses, type ParsedResponse } from '../helpers/raw-response.js';
@@ -97,6 +99,8 @@ t.test('the Host header picks among configured routes but never the destination'
     path: '/@evil.example/x',
     xfh: undefined,
   }, 'an @ in the target or Host is only a path character or a dropped Host');
+  const twice = await decide(requestFacts({ url: '/anything', headers: [['Host', 'api.example.com'], ['host', 'internal.example.com']] }));
+  t.equal(twice.allow ? 'allowed' : twice.error.code, 'ERR_REQUEST_INVALID', 'two Host lines are refused, whichever a hop would read (RFC 9112 §3.2)');
 });
 
 // HTTP level: request lines written raw, since every HTTP client would normalise these targets.
@@ -170,4 +174,152 @@ t.test('over HTTP: Host and @ tricks never change where the request goes', async
     t.strictSame(rawHeaderValues(seen, 'x-forwarded-host'), c.forwardedHost, `${c.name}: X-Forwarded-Host only when well-formed`);
   }
   t.equal(s.upstream.received.length, cases.length, 'every request went to the one configured upstream');
+});
+
+/**
+ * The route a path belongs to, read as an upstream would: dot segments resolved by the WHATWG URL
+ * parser, percent-escapes decoded, case folded, `;` parameters cut. An independent reading, not
+ * the gateway's, so a normalisation the gateway missed shows up as a disagreement.
+ */
+function routeAsUpstreamReads(url: string, prefixes: readonly (readonly [string, string])[]): string | undefined {
+  let path = new URL(url, 'http://upstream.invalid').pathname;
+  try {
+    path = decodeURIComponent(path);
+  } catch {
+    // left encoded: a server that cannot decode it serves it as is
+  }
+  path = new URL(path.split(';', 1)[0]!.replaceAll('\\', '/'), 'http://upstream.invalid').pathname.toLowerCase();
+  return prefixes.find(([prefix]) => path === prefix || path.startsWith(`${prefix}/`))?.[1];
+}
+
+t.test('over HTTP: every target is refused, or reaches the upstream on a path whose route is the one authorised', async (t) => {
+  const s = await startScenario();
+  t.teardown(() => s.close());
+  const matchRoute = createRouteMatcher(s.gateway.config.routes);
+  const prefixes = s.gateway.config.routes.map((r) => [r.pathPrefix.toLowerCase(), r.name] as const);
+  const admin = await s.mint({ type: 'tenantAccessToken', claims: { roles: ['admin'] } });
+  const viewer = await s.mint({ type: 'tenantAccessToken', claims: { roles: ['viewer'] } });
+  const callers: { name: string; header: string[]; roles: string[] }[] = [
+    { name: 'no credential', header: [], roles: [] },
+    { name: 'viewer', header: [`X-API-KEY: ${viewer}`], roles: ['viewer'] },
+    { name: 'admin', header: [`X-API-KEY: ${admin}`], roles: ['admin'] },
+  ];
+  const targets = [
+    '/public/../admin',
+    '/public/./../admin',
+    '/public/%2e%2e/admin',
+    '/public/%2E%2E/admin',
+    '/public/.%2e/admin',
+    '/public/%2e/x',
+    '/public%2F..%2Fadmin',
+    '/public/..%2fadmin',
+    '/public/..%5Cadmin',
+    '/public\\..\\admin',
+    '/public/%252e%252e/admin',
+    '/public/%c0%ae%c0%ae/admin',
+    '/public/..;/admin',
+    '/public;/../admin',
+    '/public/x;/../../admin',
+    '//admin',
+    '//evil.example/admin',
+    '/public//admin',
+    '/admin;x=1',
+    '/admin;/public',
+    '/admin%3B.css',
+    '/admin%00',
+    '/admin#/../public',
+    '/ADMIN',
+    '/Admin/users',
+    '/%61dmin',
+    '/%41DMIN/x',
+    '/admin/',
+    '/adminx',
+    '/admin.json',
+    '/admin?x=/public',
+    '/public/admin',
+    '/public/x?next=/../admin',
+    '/public/@evil.example/x',
+    'http://evil/',
+    'http://evil/admin',
+    'http://evil/public/x',
+    'http://user@evil/public/x',
+    'evil:443',
+    '*',
+  ];
+  let forwarded = 0;
+  for (const target of targets) {
+    for (const caller of callers) {
+      const name = `${target} (${caller.name})`;
+      const before = s.upstream.received.length;
+      const res = await rawGet(s.gateway.port, target, ['Host: api.example.com', ...caller.header]);
+      const seen = s.upstream.received.slice(before);
+      if (res?.status !== 200) {
+        t.ok(res !== undefined && [400, 401, 403, 404].includes(res.status), `${name}: refused (${res?.status})`);
+        t.strictSame(seen, [], `${name}: refused before the upstream`);
+        continue;
+      }
+      forwarded++;
+      t.equal(seen.length, 1, `${name}: exactly one request upstream`);
+      const url = seen[0]!.url;
+      t.equal(url, normalizeTarget(target).path, `${name}: the upstream got exactly the path the decision was made on`);
+      const logged = s.gateway.logs.entries().find((e) => e['msg'] === 'access' && e['reqId'] === res.header('x-request-id'));
+      const authorised = s.gateway.config.routes.find((r) => r.name === logged?.['route']);
+      t.ok(authorised !== undefined, `${name}: the access line names the route`);
+      t.equal(matchRoute('api.example.com', 'GET', normalizeTarget(url).matchPath)?.name, authorised?.name, `${name}: ${url} matches the authorised route again`);
+      t.equal(routeAsUpstreamReads(url, prefixes), authorised?.name, `${name}: ${url} is the authorised route as an upstream reads it`);
+      const required = authorised?.auth?.anyRole;
+      t.ok(required === undefined || caller.roles.some((r) => required.includes(r)), `${name}: the caller holds what ${authorised?.name} requires`);
+    }
+  }
+  t.ok(forwarded > 0, 'some targets were forwarded, so the checks above ran');
+  t.strictSame(leakedSecrets(s.gateway.logs.lines(), [admin, viewer]), [], 'no token in the logs');
+});
+
+t.test('over HTTP: no request reaches a host other than the configured upstream', async (t) => {
+  const s = await startScenario();
+  t.teardown(() => s.close());
+  // A live listener the attacker names: any request or connection to it is the failure.
+  const evil = await startEchoUpstream();
+  t.teardown(() => evil.close());
+  const at = `127.0.0.1:${evil.port}`;
+  const requests = [
+    `GET http://${at}/ HTTP/1.1\r\nHost: ${at}\r\n\r\n`,
+    `GET http://${at}/public/x HTTP/1.1\r\nHost: api.example.com\r\n\r\n`,
+    `GET http://user@${at}/public/x HTTP/1.1\r\nHost: ${at}\r\n\r\n`,
+    `GET //${at}/public/x HTTP/1.1\r\nHost: ${at}\r\n\r\n`,
+    `GET /public/x HTTP/1.1\r\nHost: ${at}\r\n\r\n`,
+    `GET /public/x HTTP/1.1\r\nHost: user@${at}\r\n\r\n`,
+    `GET /public/@${at}/x HTTP/1.1\r\nHost: ${at}\r\n\r\n`,
+    `GET /public/x HTTP/1.1\r\nHost: api.example.com\r\nX-Forwarded-Host: ${at}\r\nForwarded: host=${at}\r\n\r\n`,
+    `CONNECT ${at} HTTP/1.1\r\nHost: ${at}\r\n\r\n`,
+    `OPTIONS * HTTP/1.1\r\nHost: ${at}\r\n\r\n`,
+  ];
+  const upstreamHost = new URL(s.upstream.url).host;
+  for (const bytes of requests) {
+    const before = s.upstream.received.length;
+    const { text } = await rawExchange(s.gateway.port, bytes.replace('\r\n\r\n', '\r\nConnection: close\r\n\r\n'));
+    const [res] = parseResponses(text);
+    const line = bytes.split('\r\n', 1)[0]!;
+    t.ok(res === undefined || res.status === 200 || res.status === 400, `${line}: forwarded to the configured upstream, refused, or cut (${res?.status})`);
+    for (const seen of s.upstream.received.slice(before)) {
+      t.strictSame(rawHeaderValues(seen, 'host'), [upstreamHost], `${line}: the upstream's own authority`);
+      t.ok(seen.url.startsWith('/public/'), `${line}: a path on the configured upstream (${seen.url})`);
+    }
+  }
+  t.equal(evil.connections(), 0, 'nothing ever connected to the named host');
+});
+
+t.test('over HTTP: two Host lines are refused with 400 before any route is chosen', async (t) => {
+  const s = await startScenario({
+    routes: (u) => [{ name: 'internal', pathPrefix: '/public', host: 'internal.example.com', upstream: u, auth: { anyRole: ['admin'] } }],
+  });
+  t.teardown(() => s.close());
+  // RFC 9112 §3.2: Node routes on the first Host, another hop may use the last.
+  for (const hosts of [['api.example.com', 'internal.example.com'], ['internal.example.com', 'api.example.com'], ['api.example.com', 'api.example.com']]) {
+    const res = await rawGet(s.gateway.port, '/public/x', hosts.map((h) => `Host: ${h}`));
+    t.equal(res?.status, 400, `${hosts.join(' + ')}: 400`);
+    t.equal(res?.code(), 'ERR_REQUEST_INVALID', `${hosts.join(' + ')}: code`);
+  }
+  t.equal(s.upstream.started(), 0, 'nothing reached the upstream');
+  t.equal((await rawGet(s.gateway.port, '/public/x', ['Host: internal.example.com']))?.status, 401, 'one Host line still picks its route');
 });

@@ -207,6 +207,13 @@ routes:
     t.match(problems[0], /alias|anchor/i);
   });
 
+  t.test('a merge key whose value is not a mapping is refused, not thrown as it is', async (t) => {
+    for (const extra of ['<<: 1\n', '<<: *missing\n', 'server:\n  <<: [1]\n']) {
+      const problems = configProblems(() => parse(minimalYaml(extra)));
+      t.match(problems, [/^\(root\): Merge sources must be maps or map aliases/], JSON.stringify(extra));
+    }
+  });
+
   t.test('a billion-laughs document is refused before it is expanded', async (t) => {
     const laughs = ['a: &a [x, x, x, x, x, x, x, x, x, x]'];
     for (let i = 1; i < 9; i++) laughs.push(`${'abcdefghi'[i]}: &${'abcdefghi'[i]} [${Array(10).fill(`*${'abcdefghi'[i - 1]}`).join(', ')}]`);
