@@ -25,7 +25,7 @@ export interface TestGateway {
  */
 export async function startGateway(
   raw: Record<string, unknown>,
-  options: { clock?: Clock; baseDir?: string; tokenServices?: TokenServiceFactory } = {},
+  options: { clock?: Clock; baseDir?: string; tokenServices?: TokenServiceFactory; processMetrics?: boolean } = {},
 ): Promise<TestGateway> {
   const withPorts = {
     ...raw,
@@ -38,7 +38,7 @@ export async function startGateway(
   const app = createApp(config, {
     log: createLogger({ level: 'info', destination: logs.stream }),
     clock: options.clock ?? systemClock,
-    processMetrics: false,
+    processMetrics: options.processMetrics ?? false,
     tokenServices: options.tokenServices,
   });
   const { proxy, admin } = await app.start();
