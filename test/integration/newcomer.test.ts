@@ -120,7 +120,7 @@ t.test("the README's quick start ends in a proxied, authenticated request", asyn
 
   const [unauthenticated, ...rest] = stdout.trimEnd().split('\n');
   t.equal(unauthenticated, '401', 'the request without a credential');
-  const headers = JSON.parse(rest.join('\n')) as Record<string, string>;
+  const headers = (JSON.parse(rest.join('\n') || 'null') ?? {}) as Record<string, string>;
   t.match(headers, { 'x-auth-tenant-id': 'acme', 'x-auth-roles': 'viewer', 'x-auth-token-type': 'tenantApiToken' }, 'the upstream received the identity the README names');
   t.notOk('authorization' in headers, 'and not the credential');
   const access = output.split('\n').flatMap((line) => {
