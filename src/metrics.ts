@@ -49,9 +49,19 @@ export function statusClass(status: number): string {
   return status >= 100 && status < 600 ? `${Math.floor(status / 100)}xx` : 'other';
 }
 
+/**
+ * prom-client's default metrics include three gauges named `*_total` (the sums of the per-type
+ * `nodejs_active_*` gauges), which Prometheus reserves for counters: `promtool check metrics`
+ * refuses them. The per-type gauges stay; `sum()` of them gives the same totals.
+ */
+const MISNAMED_DEFAULT_METRICS = ['nodejs_active_handles_total', 'nodejs_active_requests_total', 'nodejs_active_resources_total'];
+
 export function createMetrics(options: { processMetrics?: boolean } = {}): Metrics {
   const registry = new Registry();
-  if (options.processMetrics !== false) collectDefaultMetrics({ register: registry, prefix: 'm2m_gateway_' });
+  if (options.processMetrics !== false) {
+    collectDefaultMetrics({ register: registry, prefix: 'm2m_gateway_' });
+    for (const name of MISNAMED_DEFAULT_METRICS) registry.removeSingleMetric(`m2m_gateway_${name}`);
+  }
   const registers = [registry];
   let keySetAges: () => Iterable<readonly [string, number]> = () => [];
   return Object.freeze({

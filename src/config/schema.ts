@@ -9,13 +9,14 @@ import { Type, type Static, type ObjectOptions, type TProperties } from '@sincla
 const Closed = <T extends TProperties>(properties: T, options: ObjectOptions = {}) =>
   Type.Object(properties, { additionalProperties: false, ...options });
 
-const Port = Type.Integer({ minimum: 0, maximum: 65535 });
+const Port = (description: string) => Type.Integer({ minimum: 0, maximum: 65535, description });
 const Millis = (description: string, max = 3_600_000) =>
   Type.Integer({ minimum: 1, maximum: max, description });
 const Seconds = (description: string, max = 86_400) => Type.Integer({ minimum: 1, maximum: max, description });
 const NonEmpty = (options = {}) => Type.String({ minLength: 1, ...options });
 /** An HTTP header name (RFC 9110 token), lower-case so it can be compared without folding. */
-const HeaderName = Type.String({ pattern: '^[a-z0-9!#$%&\'*+.^_`|~-]+$', minLength: 1, maxLength: 128 });
+const HeaderName = (description?: string) =>
+  Type.String({ pattern: '^[a-z0-9!#$%&\'*+.^_`|~-]+$', minLength: 1, maxLength: 128, ...(description === undefined ? {} : { description }) });
 
 /**
  * Asymmetric algorithms only: `none` and the HS* family can never be configured, so a public key
@@ -85,20 +86,20 @@ const Issuer = Closed({
   audience: Type.Union([NonEmpty(), Type.Array(NonEmpty(), { minItems: 1 })], {
     description: 'Audience the tokens must carry in `aud`.',
   }),
-  algorithms: Type.Array(AlgorithmSchema, { minItems: 1, uniqueItems: true }),
-  jwks: Type.Union([JwksFile, JwksUrl]),
+  algorithms: Type.Array(AlgorithmSchema, { minItems: 1, uniqueItems: true, description: "Algorithms accepted from this issuer; a token's `alg` must also be its key's." }),
+  jwks: Type.Union([JwksFile, JwksUrl], { description: "Where the issuer's public keys come from: a file or a URL." }),
   liveness: Type.Optional(IssuerLiveness),
 });
 
 const AuthRequirement = Closed(
   {
-    tokenTypes: Type.Optional(Type.Array(TokenTypeSchema, { minItems: 1, uniqueItems: true })),
+    tokenTypes: Type.Optional(Type.Array(TokenTypeSchema, { minItems: 1, uniqueItems: true, description: 'Token kinds accepted on this route (default: all four).' })),
     issuers: Type.Optional(Type.Array(NonEmpty(), { minItems: 1, uniqueItems: true, description: 'Names of trusted issuers accepted on this route (default: all).' })),
-    anyRole: Type.Optional(Type.Array(NonEmpty(), { minItems: 1 })),
-    allRoles: Type.Optional(Type.Array(NonEmpty(), { minItems: 1 })),
+    anyRole: Type.Optional(Type.Array(NonEmpty(), { minItems: 1, description: 'Role keys: the token must carry at least one.' })),
+    allRoles: Type.Optional(Type.Array(NonEmpty(), { minItems: 1, description: 'Role keys: the token must carry every one.' })),
     anyPermission: Type.Optional(Type.Array(NonEmpty(), { minItems: 1, description: 'A trailing `*` matches by prefix.' })),
     allPermissions: Type.Optional(Type.Array(NonEmpty(), { minItems: 1, description: 'A trailing `*` matches by prefix.' })),
-    tenants: Type.Optional(Type.Array(NonEmpty(), { minItems: 1 })),
+    tenants: Type.Optional(Type.Array(NonEmpty(), { minItems: 1, description: 'Tenant ids whose tokens are accepted (default: any).' })),
     basic: Type.Optional(
       Type.Boolean({
         description:
@@ -113,14 +114,17 @@ const Route = Closed({
   name: Type.String({ pattern: '^[A-Za-z0-9_.-]{1,64}$', description: 'Route name: the `route` label in metrics and logs.' }),
   pathPrefix: Type.String({ pattern: '^/', maxLength: 1024, description: 'Longest matching prefix wins; matched per path segment.' }),
   host: Type.Optional(NonEmpty({ description: 'Match only this Host (without port).' })),
-  methods: Type.Optional(Type.Array(Type.Union(HTTP_METHODS.map((m) => Type.Literal(m))), { minItems: 1, uniqueItems: true })),
+  methods: Type.Optional(Type.Array(Type.Union(HTTP_METHODS.map((m) => Type.Literal(m))), { minItems: 1, uniqueItems: true, description: 'Match only these methods (default: any).' })),
   upstream: Type.String({ pattern: '^https?://', description: 'Origin of the upstream service (scheme, host, port).' }),
   auth: Type.Union([Type.Literal('none'), AuthRequirement], { description: '`none` for a public route.' }),
   forwardCredentials: Type.Optional(Type.Boolean({ description: 'Pass Authorization / X-API-KEY upstream (default false).' })),
   websocket: Type.Optional(
-    Closed({
-      allowedOrigins: Type.Optional(Type.Array(NonEmpty(), { description: 'Origins allowed to open a WebSocket; absent Origin is always allowed.' })),
-    }),
+    Closed(
+      {
+        allowedOrigins: Type.Optional(Type.Array(NonEmpty(), { description: 'Origins allowed to open a WebSocket; absent Origin is always allowed.' })),
+      },
+      { description: 'Present: WebSocket upgrades are allowed on the route, after the same checks as any request.' },
+    ),
   ),
 });
 
@@ -133,7 +137,7 @@ const Store = Closed({
       description: 'sqlite (default), postgres (several gateways on one database) or memory (nothing survives a restart).',
     }),
   ),
-  path: Type.Optional(NonEmpty({ description: 'SQLite file (default data/m2m-gateway.db under dataDir).' })),
+  path: Type.Optional(NonEmpty({ description: 'SQLite file (default m2m-gateway.db in dataDir).' })),
   url: Type.Optional(NonEmpty({ description: 'PostgreSQL URL for driver postgres (postgres://user:password@host:5432/db); use ${ENV} for the password.' })),
 });
 
@@ -154,8 +158,8 @@ const TokenService = Closed(
     ),
     secretKey: Type.Optional(Type.String({ minLength: 32, description: 'Server key for the keyed hashes of secrets and refresh tokens (default: generated into dataDir).' })),
     keyEncryptionKey: Type.Optional(Type.String({ minLength: 1, description: '32 bytes, base64 or hex, sealing the private signing keys (default: generated into dataDir).' })),
-    accessTokens: Type.Optional(Closed({ enabled: Type.Optional(Type.Boolean()) })),
-    apiTokens: Type.Optional(Closed({ enabled: Type.Optional(Type.Boolean()) })),
+    accessTokens: Type.Optional(Closed({ enabled: Type.Optional(Type.Boolean({ description: 'Issue and accept access tokens (X-API-KEY); false answers 403 `Api tokens are disabled` (default true).' })) })),
+    apiTokens: Type.Optional(Closed({ enabled: Type.Optional(Type.Boolean({ description: 'Issue, exchange and accept client-credentials tokens; false answers 403 `Api tokens are disabled` (default true).' })) })),
     refreshTokens: Type.Optional(
       Closed({
         enabled: Type.Optional(Type.Boolean({ description: 'Return refresh tokens from exchanges (Frontegg compatibility; default true).' })),
@@ -171,7 +175,10 @@ const TokenService = Closed(
           ),
           perPeerPerMinute: Type.Optional(Type.Integer({ minimum: 1, maximum: 1_000_000, description: 'Secret checks per peer address per minute (default 600).' })),
         },
-        { description: 'Brute-force limits of client secrets (exchange, OAuth refresh and revocation) and, on counters of their own, of the vendor secret (POST /auth/vendor).' },
+        {
+          description:
+            'Brute-force limits of client secrets (exchange, OAuth refresh and revocation) and, on counters of their own, of the vendor secret (POST /auth/vendor). Counted in each process: N replicas behind a load balancer allow up to N times as many.',
+        },
       ),
     ),
   },
@@ -182,10 +189,11 @@ const Directory = Closed({
   roles: Type.Optional(
     Type.Array(
       Closed({
-        id: NonEmpty(),
+        id: NonEmpty({ description: 'The id that roleIds, --role and memberships name.' }),
         key: NonEmpty({ description: 'The role key carried in tokens.' }),
         permissions: Type.Optional(Type.Array(NonEmpty(), { description: 'A trailing `*` grants by prefix.' })),
       }),
+      { description: 'The roles tokens can carry: tenant tokens by roleIds, user tokens through the membership.' },
     ),
   ),
   defaultRoleIds: Type.Optional(Type.Array(NonEmpty(), { description: 'Roles of a membership created implicitly by a user token.' })),
@@ -195,19 +203,27 @@ export const ConfigSchema = Closed(
   {
     server: Type.Optional(
       Closed({
-        host: Type.Optional(NonEmpty()),
-        port: Type.Optional(Port),
+        host: Type.Optional(NonEmpty({ description: 'Address the proxy listens on (default 0.0.0.0).' })),
+        port: Type.Optional(Port('Port of the proxy listener; 0 picks a free one (default 8080).')),
         trustedProxies: Type.Optional(Type.Array(NonEmpty(), { description: 'Peer addresses or CIDRs whose X-Forwarded-* are appended to.' })),
         headersTimeoutMs: Type.Optional(Millis('Time allowed to receive the request headers (default 10000).', 120_000)),
         requestTimeoutMs: Type.Optional(Millis('Time allowed to receive the whole request (default 30000).')),
         keepAliveTimeoutMs: Type.Optional(Millis('Idle keep-alive time of client connections (default 5000).', 600_000)),
         maxHeaderBytes: Type.Optional(Type.Integer({ minimum: 1024, maximum: 65_536, description: 'Header block cap; larger gets 431 (default 16384).' })),
-        maxConnections: Type.Optional(Type.Integer({ minimum: 1, maximum: 1_000_000 })),
+        maxConnections: Type.Optional(Type.Integer({ minimum: 1, maximum: 1_000_000, description: 'Open client connections at most; more are refused (default 10000).' })),
         maxBodyBytes: Type.Optional(Type.Integer({ minimum: 0, maximum: 1_073_741_824, description: 'Request bodies larger than this get 413 (default 10485760).' })),
         shutdownTimeoutMs: Type.Optional(Millis('How long in-flight requests may drain on SIGTERM (default 10000).', 600_000)),
       }),
     ),
-    admin: Type.Optional(Closed({ host: Type.Optional(NonEmpty()), port: Type.Optional(Port) })),
+    admin: Type.Optional(
+      Closed(
+        {
+          host: Type.Optional(NonEmpty({ description: 'Address of the admin listener (default 127.0.0.1: not exposed to the network).' })),
+          port: Type.Optional(Port('Port of the admin listener; 0 picks a free one (default 9090).')),
+        },
+        { description: 'The admin listener: /metrics, /healthz, /readyz.' },
+      ),
+    ),
     log: Type.Optional(
       Closed({ level: Type.Optional(Type.Union(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'].map((l) => Type.Literal(l)))) }),
     ),
@@ -218,7 +234,7 @@ export const ConfigSchema = Closed(
         clockToleranceSeconds: Type.Optional(Type.Integer({ minimum: 0, maximum: 60, description: 'Skew allowed on exp, nbf and iat (default 30).' })),
         cache: Type.Optional(
           Closed({
-            maxEntries: Type.Optional(Type.Integer({ minimum: 1, maximum: 10_000_000 })),
+            maxEntries: Type.Optional(Type.Integer({ minimum: 1, maximum: 10_000_000, description: 'Verified tokens kept (default 10000).' })),
             maxTtlSeconds: Type.Optional(Seconds('Upper bound on how long a verified token is cached; never past exp (default 300).')),
           }),
         ),
@@ -262,17 +278,17 @@ export const ConfigSchema = Closed(
     identityHeaders: Type.Optional(
       Closed({
         prefix: Type.Optional(Type.String({ pattern: '^[a-z0-9-]{2,32}$', description: 'Inbound headers with this prefix are always dropped (default x-auth-).' })),
-        strip: Type.Optional(Type.Array(HeaderName, { description: 'More inbound header names to drop.' })),
-        arrayFormat: Type.Optional(Type.Union([Type.Literal('csv'), Type.Literal('json')])),
+        strip: Type.Optional(Type.Array(HeaderName(), { description: 'More inbound header names to drop.' })),
+        arrayFormat: Type.Optional(Type.Union([Type.Literal('csv'), Type.Literal('json')], { description: 'How roles and permissions are written: comma-joined or a JSON array (default csv).' })),
         names: Type.Optional(
           Closed({
-            userId: Type.Optional(HeaderName),
-            tenantId: Type.Optional(HeaderName),
-            roles: Type.Optional(HeaderName),
-            permissions: Type.Optional(HeaderName),
-            tokenType: Type.Optional(HeaderName),
-            tokenId: Type.Optional(HeaderName),
-            subject: Type.Optional(HeaderName),
+            userId: Type.Optional(HeaderName('Header carrying the user a user token acts for (default x-auth-user-id).')),
+            tenantId: Type.Optional(HeaderName('Header carrying the tenant (default x-auth-tenant-id).')),
+            roles: Type.Optional(HeaderName('Header carrying the role keys (default x-auth-roles).')),
+            permissions: Type.Optional(HeaderName('Header carrying the permissions (default x-auth-permissions).')),
+            tokenType: Type.Optional(HeaderName('Header carrying the token kind (default x-auth-token-type).')),
+            tokenId: Type.Optional(HeaderName("Header carrying the access token's id or the JWT's jti (default x-auth-token-id).")),
+            subject: Type.Optional(HeaderName('Header carrying the sub claim (default x-auth-subject).')),
           }),
         ),
       }),
@@ -280,13 +296,13 @@ export const ConfigSchema = Closed(
     upstream: Type.Optional(
       Closed({
         connections: Type.Optional(Type.Integer({ minimum: 1, maximum: 4096, description: 'Connections per upstream (default 128).' })),
-        connectTimeoutMs: Type.Optional(Millis('default 5000', 120_000)),
+        connectTimeoutMs: Type.Optional(Millis('Time allowed to connect to the upstream; then 504 (default 5000).', 120_000)),
         headersTimeoutMs: Type.Optional(Millis('Time to the upstream response headers; then 504 (default 30000).')),
         bodyTimeoutMs: Type.Optional(Millis('Idle time allowed between body chunks (default 30000).')),
         keepAliveTimeoutMs: Type.Optional(Millis('Idle time before a pooled connection closes (default 4000).', 600_000)),
       }),
     ),
-    routes: Type.Array(Route, { minItems: 1 }),
+    routes: Type.Array(Route, { minItems: 1, description: 'Where requests go and what each needs; a request no route matches gets 404.' }),
   },
   { $id: 'https://m2m-gateway.dev/schema/config.json', title: 'm2m-gateway configuration' },
 );

@@ -25,7 +25,7 @@ export interface TestGateway {
  */
 export async function startGateway(
   raw: Record<string, unknown>,
-  options: { clock?: Clock; baseDir?: string; tokenServices?: TokenServiceFactory; logLevel?: 'info' | 'debug' | 'trace' } = {},
+  options: { clock?: Clock; baseDir?: string; tokenServices?: TokenServiceFactory; logLevel?: 'info' | 'debug' | 'trace'; processMetrics?: boolean } = {},
 ): Promise<TestGateway> {
   const level = options.logLevel ?? 'info';
   const withPorts = {
@@ -39,7 +39,7 @@ export async function startGateway(
   const app = createApp(config, {
     log: createLogger({ level, destination: logs.stream }),
     clock: options.clock ?? systemClock,
-    processMetrics: false,
+    processMetrics: options.processMetrics ?? false,
     tokenServices: options.tokenServices,
   });
   const { proxy, admin } = await app.start();
