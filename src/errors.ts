@@ -30,7 +30,6 @@ export const ERRORS = {
   ERR_ORIGIN_FORBIDDEN: { status: 403, message: 'Origin not allowed' },
   // Upstream (SPEC §5 "Forward").
   ERR_UPSTREAM_UNAVAILABLE: { status: 502, message: 'Upstream unavailable' },
-  ERR_UPSTREAM_BUSY: { status: 503, message: 'Upstream busy' },
   ERR_UPSTREAM_TIMEOUT: { status: 504, message: 'Upstream timed out' },
   // Token service (SPEC §4; RFC 6749 §5.2 names in comments).
   ERR_TOKEN_INVALID_CLIENT: { status: 401, message: 'Invalid client credentials' }, // invalid_client
@@ -56,7 +55,6 @@ export const ERRORS = {
   // Busy beyond its timeout, unreadable or failing: fail closed (security case 51).
   ERR_STORE_UNAVAILABLE: { status: 503, message: 'Store unavailable' },
   // Process.
-  ERR_SHUTTING_DOWN: { status: 503, message: 'Shutting down' },
   ERR_INTERNAL: { status: 500, message: 'Internal error' },
   // Start-up only: never sent to a client.
   ERR_CONFIG_INVALID: { status: 500, message: 'Invalid configuration' },
