@@ -23,6 +23,8 @@ export interface ScenarioOptions {
   readonly config?: Record<string, unknown>;
   /** Do not write the JWKS file (the gateway starts with no keys). */
   readonly withoutKeys?: boolean;
+  /** Start from a config file next to the JWKS file, which the gateway reloads (`gateway.writeConfig`). */
+  readonly fromFile?: boolean;
 }
 
 export async function startScenario(options: ScenarioOptions = {}): Promise<Scenario> {
@@ -43,7 +45,7 @@ export async function startScenario(options: ScenarioOptions = {}): Promise<Scen
       { name: 'admin', pathPrefix: '/admin', upstream: u, auth: { anyRole: ['admin'] } },
     ],
     ...options.config,
-  });
+  }, options.fromFile === true ? { configDir: dir } : {});
   return {
     gateway,
     upstream,

@@ -1,4 +1,7 @@
 import { randomBytes } from 'node:crypto';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { defaultTokenServices, type TokenServiceFactory } from '../../src/app.js';
 import type { Clock } from '../../src/clock.js';
 import type { KeyManager } from '../../src/tokens/keys.js';
@@ -35,11 +38,14 @@ export interface TokenScenarioOptions {
   readonly auth?: Record<string, unknown>;
   /** Routes besides `public` and `api`, given the upstream's URL. */
   readonly routes?: (upstreamUrl: string) => Record<string, unknown>[];
+  /** Start from a config file in a directory of its own, which the gateway reloads (`gateway.writeConfig`). */
+  readonly fromFile?: boolean;
 }
 
 export async function startTokenScenario(options: TokenScenarioOptions = {}): Promise<TokenScenario> {
   const upstream = await startEchoUpstream();
   const u = upstream.url;
+  const configDir = options.fromFile === true ? await mkdtemp(join(tmpdir(), 'm2m-ts-')) : undefined;
   let fake: FakeTokenService | undefined;
   let keys: KeyManager | undefined;
   const factory: TokenServiceFactory = async (context) => {
@@ -68,7 +74,7 @@ export async function startTokenScenario(options: TokenScenarioOptions = {}): Pr
         ...(options.routes?.(u) ?? []),
       ],
     },
-    { clock: options.clock, tokenServices: factory },
+    { clock: options.clock, tokenServices: factory, ...(configDir === undefined ? {} : { configDir }) },
   );
   return {
     gateway,
@@ -89,6 +95,7 @@ export async function startTokenScenario(options: TokenScenarioOptions = {}): Pr
     async close() {
       await gateway.close();
       await upstream.close();
+      if (configDir !== undefined) await rm(configDir, { recursive: true, force: true });
     },
   };
 }
