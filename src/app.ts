@@ -450,11 +450,15 @@ export function createApp(config: CompiledConfig, deps: AppDeps): App {
     const running = current;
     if (running === undefined || draining) throw new Error('the gateway is not running');
     const next = keepRestartOnly(running.config, loaded);
-    const problems = next.issuers.flatMap((issuer, i) =>
-      issuer.liveness === undefined || sameValue(livenessSources.get(issuer.name), issuer.liveness)
-        ? []
-        : [`issuers[${i - (next.tokenService === undefined ? 0 : 1)}].liveness: a liveness source is started with the gateway only; restart it to add or change one`],
-    );
+    const own = next.tokenService?.name;
+    const problems = next.issuers
+      .filter((issuer) => issuer.jwks.kind !== 'own')
+      .flatMap((issuer, i) => [
+        ...(issuer.name === own ? [`issuers[${i}].name: "${own}" names the running token service's issuer`] : []),
+        ...(issuer.liveness === undefined || sameValue(livenessSources.get(issuer.name), issuer.liveness)
+          ? []
+          : [`issuers[${i}].liveness: a liveness source is started with the gateway only; restart it to add or change one`]),
+      ]);
     if (problems.length > 0) throw new ConfigError(problems);
     const generation = await buildGeneration(next, running);
     if (draining || current !== running) {
