@@ -389,14 +389,18 @@ export function createApp(config: CompiledConfig, deps: AppDeps): App {
         fresh.push(source);
         return source;
       });
-      await Promise.all((previous === undefined ? keySources : fresh).map((source) => source.start()));
-      const unloaded = previous === undefined ? [] : fresh.filter((source) => !source.ready());
-      if (unloaded.length > 0) {
+      try {
+        await Promise.all((previous === undefined ? keySources : fresh).map((source) => source.start()));
+        const unloaded = previous === undefined ? [] : fresh.filter((source) => !source.ready());
+        if (unloaded.length > 0) {
+          const external = next.issuers.filter((issuer) => issuer.jwks.kind !== 'own');
+          throw new ConfigError(unloaded.map((source) => `issuers[${external.indexOf(source.issuer)}].jwks: no usable key set could be loaded (see the JWKS log line)`));
+        }
+        authenticator = createAuthenticator(next, { clock, metrics, log, keySources });
+      } catch (err) {
         for (const source of fresh) source.close();
-        const external = next.issuers.filter((issuer) => issuer.jwks.kind !== 'own');
-        throw new ConfigError(unloaded.map((source) => `issuers[${external.indexOf(source.issuer)}].jwks: no usable key set could be loaded (see the JWKS log line)`));
+        throw err;
       }
-      authenticator = createAuthenticator(next, { clock, metrics, log, keySources });
     }
     const forwarder =
       previous !== undefined && sameValue(previous.config.upstream, next.upstream) && previous.config.server.maxBodyBytes === next.server.maxBodyBytes
