@@ -242,6 +242,7 @@ export function createApp(config: CompiledConfig, deps: AppDeps): App {
   let tokenApi: TokenApi | undefined;
   let opened: OpenTokenService | undefined;
   let reloader: ConfigReloader | undefined;
+  let reloadWhenStarted = false;
   // Started once, shared by every generation: the token service's key source and exchange, and
   // the liveness checks by issuer name (with the source each sidecar issuer's was started from).
   let ownSource: KeySource | undefined;
@@ -492,16 +493,17 @@ export function createApp(config: CompiledConfig, deps: AppDeps): App {
     if (deps.configFile !== undefined) {
       reloader = createConfigReloader({ ...deps.configFile, watch: config.reload.watch }, { apply: applyConfig, log, metrics, clock });
       await reloader.start();
+      if (reloadWhenStarted) void reloader.reload('SIGHUP');
     }
     return { proxy, admin };
   }
 
   async function reload(): Promise<boolean> {
-    if (reloader === undefined) {
-      log.warn('no configuration file to reload');
-      return false;
-    }
-    return reloader.reload('SIGHUP');
+    if (reloader !== undefined) return reloader.reload('SIGHUP');
+    if (deps.configFile === undefined) log.warn('no configuration file to reload');
+    // Asked while starting: the file may have changed since it was read, so read it once started.
+    else reloadWhenStarted = true;
+    return false;
   }
 
   async function close() {
