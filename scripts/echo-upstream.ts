@@ -37,6 +37,8 @@ export interface EchoUpstream {
 export interface EchoUpstreamOptions {
   readonly host?: string;
   readonly port?: number;
+  /** How long an idle keep-alive connection stays open (Node's default 5000; 0: until the client closes it). */
+  readonly keepAliveTimeoutMs?: number;
 }
 
 /**
@@ -80,6 +82,7 @@ export async function startEchoUpstream(options: EchoUpstreamOptions = {}): Prom
     socket.write('HTTP/1.1 101 Switching Protocols\r\nupgrade: websocket\r\nconnection: Upgrade\r\n\r\n');
     socket.pipe(socket);
   });
+  if (options.keepAliveTimeoutMs !== undefined) server.keepAliveTimeout = options.keepAliveTimeoutMs;
   server.on('connection', (socket: Socket) => {
     connectionCount += 1;
     sockets.add(socket);

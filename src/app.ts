@@ -9,16 +9,18 @@ import type { BasicCredentials } from './auth/basic.js';
 import type { Identity } from './auth/identity.js';
 import { createKeySource, type KeySource } from './auth/key-source.js';
 import type { Clock } from './clock.js';
-import { GatewayError } from './errors.js';
-import type { CompiledConfig, CompiledIssuer, CompiledIssuerLiveness, CompiledTokenService } from './config/types.js';
+import type { Env } from './config/env.js';
+import { createConfigReloader, type ConfigReloader } from './config/reload.js';
+import { keepRestartOnly, restartOnlyChanges, sameValue } from './config/restart-only.js';
+import type { CompiledConfig, CompiledDirectory, CompiledIssuer, CompiledIssuerLiveness, CompiledTokenService } from './config/types.js';
+import { ConfigError, GatewayError } from './errors.js';
 import { createAdminServer } from './http/admin-server.js';
-import { createProxyServer } from './http/proxy-server.js';
+import { createProxyServer, type RequestPipeline } from './http/proxy-server.js';
 import { createTokenApi, isTokenApiPath, type TokenApi } from './http/token-api.js';
 import type { Logger } from './log.js';
 import { createMetrics, type Metrics } from './metrics.js';
 import { createDecider } from './proxy/create-decider.js';
-import type { Decide } from './proxy/decide.js';
-import { createForwarder } from './proxy/forward.js';
+import { createForwarder, type Forwarder } from './proxy/forward.js';
 import { createWebSocketTunnel } from './proxy/websocket.js';
 import { createStoreHealth, type StoreHealth } from './store/health.js';
 import { createPostgresChangeListener, type PostgresChangeListener } from './store/postgres-changes.js';
@@ -60,6 +62,8 @@ export interface BuiltTokenService {
   readonly directory: Directory;
   /** The caches behind `checkLive`, fed the store's change events when the store publishes them. */
   readonly liveness?: Pick<LivenessChecker, 'apply' | 'clear'>;
+  /** Replaces the directory's role definitions (a config reload); without it roles change only with a restart. */
+  readonly reconfigureDirectory?: (directory: CompiledDirectory) => void;
 }
 
 /** Builds the token service and directory over the prepared pieces (src/tokens/service.ts). */
@@ -86,7 +90,7 @@ export const defaultTokenServices: TokenServiceFactory = async ({ config, tokenS
     liveness: { ttlMs: config.liveness.cacheTtlMs, maxEntries: config.liveness.maxEntries, negativeMaxEntries: config.liveness.negativeMaxEntries },
     edgeMaxEntries: config.auth.cache.maxEntries,
   });
-  return { tokenService, directory, liveness: tokenService.liveness };
+  return { tokenService, directory, liveness: tokenService.liveness, reconfigureDirectory: directory.reconfigure };
 };
 
 export interface OpenTokenServiceDeps {
@@ -110,6 +114,7 @@ export interface OpenTokenService {
   readonly tokenService: TokenService;
   readonly directory: Directory;
   readonly liveness: Pick<LivenessChecker, 'apply' | 'clear'> | undefined;
+  readonly reconfigureDirectory: ((directory: CompiledDirectory) => void) | undefined;
   /** Closes the store. */
   close(): Promise<void>;
 }
@@ -152,7 +157,16 @@ export async function openTokenService(config: CompiledConfig, deps: OpenTokenSe
     const signer = createJwtSigner({ keys, clock });
     const built = await (deps.tokenServices ?? defaultTokenServices)({ config, tokenService: ts, store, keys, signer, clock, log, metrics });
     const tokenService = instrumentTokenService(built.tokenService, metrics);
-    return Object.freeze({ store, keys, signer, tokenService, directory: built.directory, liveness: built.liveness, close: () => store.close() });
+    return Object.freeze({
+      store,
+      keys,
+      signer,
+      tokenService,
+      directory: built.directory,
+      liveness: built.liveness,
+      reconfigureDirectory: built.reconfigureDirectory,
+      close: () => store.close(),
+    });
   } catch (err) {
     await store.close().catch(() => undefined);
     throw err;
@@ -169,6 +183,8 @@ export interface AppDeps {
   readonly tokenServices?: TokenServiceFactory;
   /** With `config.tokenService`: a store to use instead of the configured one (tests); closed with the app. */
   readonly store?: TokenStore;
+  /** The file `config` was loaded from: reloaded by `reload()` and, with `reload.watch`, when it changes. */
+  readonly configFile?: { readonly path: string; readonly env: Env };
 }
 
 export interface App {
@@ -181,7 +197,33 @@ export interface App {
    * get up to `server.shutdownTimeoutMs` to finish, then remaining connections are cut.
    */
   close(): Promise<void>;
+  /**
+   * Reloads the config file now (SIGHUP): validated, then swapped in; a bad file is refused with
+   * its problems logged and the running configuration kept. Resolves true when it was applied.
+   */
+  reload(): Promise<boolean>;
   readonly metrics: Metrics;
+}
+
+/**
+ * One configuration in force, with what was built from it. A request takes the current generation
+ * when it starts and releases it when it ends (`RequestPipeline`); a reload makes a new current
+ * one, and what only older generations used is closed once their last request has ended.
+ */
+interface Generation extends RequestPipeline {
+  readonly config: CompiledConfig;
+  readonly authenticator: GatewayAuthenticator;
+  /** The authenticator's sources, one per issuer of `config.issuers`. */
+  readonly keySources: readonly KeySource[];
+  readonly forwarder: Forwarder;
+  /** Requests under way on this generation. */
+  active: number;
+}
+
+/** What the authenticator is built from: when none of it changes, a reload keeps the authenticator and its caches. */
+function authenticatorInputs(config: CompiledConfig) {
+  const { maxTokenBytes, clockToleranceSeconds, cache, negativeCache } = config.auth;
+  return { issuers: config.issuers, maxTokenBytes, clockToleranceSeconds, cache, negativeCache };
 }
 
 /** The composition root: builds every dependency once and wires the servers. */
@@ -189,26 +231,39 @@ export function createApp(config: CompiledConfig, deps: AppDeps): App {
   const { log, clock } = deps;
   const metrics = createMetrics({ processMetrics: deps.processMetrics });
   const now = () => performance.now();
-  const forwarder = createForwarder(config.upstream, { maxBodyBytes: config.server.maxBodyBytes }, { now });
   const tunnel = createWebSocketTunnel({ onError: (err) => log.warn({ err: err.message }, 'websocket tunnel error') });
   let draining = false;
   let listening = false;
   // Built in start(): the token service's keys and store are read asynchronously, and the
   // authenticator must trust the own issuer's keys from its first request.
-  let authenticator: GatewayAuthenticator | undefined;
-  let decider: Decide | undefined;
+  let current: Generation | undefined;
+  /** The current generation and the older ones still serving requests. */
+  const generations = new Set<Generation>();
   let tokenApi: TokenApi | undefined;
   let opened: OpenTokenService | undefined;
+  let reloader: ConfigReloader | undefined;
+  let reloadWhenStarted = false;
+  // Started once, shared by every generation: the token service's key source and exchange, and
+  // the liveness checks by issuer name (with the source each sidecar issuer's was started from).
+  let ownSource: KeySource | undefined;
+  let exchangeBasic: ((credentials: BasicCredentials, peer: string) => Promise<string>) | undefined;
+  const liveness = new Map<string, (identity: Identity) => Promise<Identity>>();
+  const livenessSources = new Map<string, CompiledIssuerLiveness>();
+  /** Every directory built from `config.directory`, told when the role definitions reload. */
+  const directories: ((directory: CompiledDirectory) => void)[] = [];
   // Every store this process reads (its own, and sidecar issuers' databases) must answer for it to be ready.
   const storeHealths: StoreHealth[] = [];
   const changeFeeds: PostgresChangeListener[] = [];
   // Closed after the listeners, last opened first.
   const closers: (() => Promise<void> | void)[] = [];
-  metrics.setKeySetAges(() => authenticator?.keySetAges() ?? []);
+  metrics.setKeySetAges(() => current?.authenticator.keySetAges() ?? []);
 
   const proxyServer = createProxyServer(config, {
-    decide: (facts) => decider!(facts),
-    forwarder,
+    pipeline() {
+      const generation = current!;
+      generation.active++;
+      return generation;
+    },
     tunnel,
     metrics,
     log,
@@ -220,7 +275,7 @@ export function createApp(config: CompiledConfig, deps: AppDeps): App {
         ? undefined
         : { claims: isTokenApiPath, handle: (req, res) => tokenApi!.handle(req, res) },
   });
-  const ready = () => listening && !draining && authenticator?.ready() === true && storeHealths.every((health) => health.up());
+  const ready = () => listening && !draining && current?.authenticator.ready() === true && storeHealths.every((health) => health.up());
   const adminServer = createAdminServer({ metrics, log, ready });
 
   /** Watches a store's health: readiness, the store gauge, and a periodic probe. */
@@ -262,31 +317,25 @@ export function createApp(config: CompiledConfig, deps: AppDeps): App {
   }
 
   /** SPEC §2 standalone: the opened token service, own key source, vendor tokens, routes. */
-  async function startTokenService(ts: CompiledTokenService): Promise<{
-    keySources: KeySource[];
-    liveness: (identity: Identity) => Promise<Identity>;
-    exchangeBasic: (credentials: BasicCredentials, peer: string) => Promise<string>;
-  }> {
+  async function startTokenService(ts: CompiledTokenService): Promise<void> {
     const health = watchHealth();
     opened = await openTokenService(config, { log, clock, metrics, storeHealth: health, tokenServices: deps.tokenServices, store: deps.store });
     health.start(opened.store);
-    const { keys, signer, tokenService, directory, liveness } = opened;
+    const { keys, signer, tokenService, directory, reconfigureDirectory } = opened;
     const ownIssuer = config.issuers.find((issuer) => issuer.jwks.kind === 'own');
     if (ownIssuer === undefined) throw new Error('tokenService without its own issuer');
-    const ownSource = createOwnKeySource(ownIssuer, { keys, clock, metrics, log });
+    const source = createOwnKeySource(ownIssuer, { keys, clock, metrics, log });
+    ownSource = source;
     if (config.store.driver === 'postgres' && deps.store === undefined) {
-      await followChanges(config.store.url, { caches: liveness === undefined ? [] : [liveness], keysChanged: () => void ownSource.refresh() });
+      await followChanges(config.store.url, { caches: opened.liveness === undefined ? [] : [opened.liveness], keysChanged: () => void source.refresh() });
     }
-    const keySources = config.issuers.map((issuer) => (issuer === ownIssuer ? ownSource : createKeySource(issuer, { clock, metrics, log })));
     // The exchange's limits, on counters of their own: vendor sign-ins and client exchanges do not
     // spend each other's budget, and a vendor lock-out never touches the clients.
-    const vendorTokens = createVendorTokens(ts, { signer, clock, keys: ownSource, rateLimiter: createRateLimiter(ts.rateLimit, { clock }) });
+    const vendorTokens = createVendorTokens(ts, { signer, clock, keys: source, rateLimiter: createRateLimiter(ts.rateLimit, { clock }) });
     tokenApi = createTokenApi({ issuer: ts.issuer, refreshTokens: ts.refreshTokens, realm: config.auth.realm }, { tokenService, directory, vendorTokens, keys, log });
-    return {
-      keySources,
-      liveness: (identity) => tokenService.checkLive(identity, { sid: identity.sessionId }),
-      exchangeBasic: async (credentials, peer) => (await tokenService.exchangeAtEdge(credentials, { peer })).accessToken,
-    };
+    if (reconfigureDirectory !== undefined) directories.push(reconfigureDirectory);
+    liveness.set(ts.name, (identity) => tokenService.checkLive(identity, { sid: identity.sessionId }));
+    exchangeBasic = async (credentials, peer) => (await tokenService.exchangeAtEdge(credentials, { peer })).accessToken;
   }
 
   /**
@@ -308,47 +357,166 @@ export function createApp(config: CompiledConfig, deps: AppDeps): App {
     await store.ping();
     health.start(store);
     const directory = createDirectory(config.directory, { store, clock });
+    directories.push(directory.reconfigure);
     // The issuer's credential-kind switches are its own: a sidecar on its database checks both kinds.
     const { source: lookUp } = createStoreLiveness({ apiTokens: true, accessTokens: true }, { store, directory, now: () => clock.now() });
     const checker = createLivenessChecker(cache, { source: lookUp, clock, metrics });
+    directory.onChange((change) => {
+      if (change.kind === 'roles') checker.clear();
+    });
     await followChanges(source.url, { caches: [checker] });
     log.info({ issuer: issuer.name }, 'liveness of this issuer checked in its PostgreSQL');
     return (identity) => checker.check(identity);
   }
 
+  /**
+   * The generation of `next`, reusing what `previous` built from the same settings: the whole
+   * authenticator (and its caches) when no issuer and no auth setting changed, else the key
+   * sources of unchanged issuers (no cache dropped, no burst of JWKS fetches); the upstream pools
+   * when the upstream settings are the same. On a reload, an issuer whose keys cannot be loaded
+   * refuses the config (`ConfigError`) rather than leaving the gateway unready.
+   */
+  async function buildGeneration(next: CompiledConfig, previous: Generation | undefined): Promise<Generation> {
+    let authenticator: GatewayAuthenticator;
+    let keySources: readonly KeySource[];
+    if (previous !== undefined && sameValue(authenticatorInputs(previous.config), authenticatorInputs(next))) {
+      ({ authenticator, keySources } = previous);
+    } else {
+      const fresh: KeySource[] = [];
+      keySources = next.issuers.map((issuer) => {
+        const kept = issuer.jwks.kind === 'own' ? ownSource : previous?.keySources.find((source) => sameValue(source.issuer, issuer));
+        if (kept !== undefined) return kept;
+        const source = createKeySource(issuer, { clock, metrics, log });
+        fresh.push(source);
+        return source;
+      });
+      try {
+        await Promise.all((previous === undefined ? keySources : fresh).map((source) => source.start()));
+        const unloaded = previous === undefined ? [] : fresh.filter((source) => !source.ready());
+        if (unloaded.length > 0) {
+          const external = next.issuers.filter((issuer) => issuer.jwks.kind !== 'own');
+          throw new ConfigError(unloaded.map((source) => `issuers[${external.indexOf(source.issuer)}].jwks: no usable key set could be loaded (see the JWKS log line)`));
+        }
+        authenticator = createAuthenticator(next, { clock, metrics, log, keySources });
+      } catch (err) {
+        for (const source of fresh) source.close();
+        throw err;
+      }
+    }
+    const forwarder =
+      previous !== undefined && sameValue(previous.config.upstream, next.upstream) && previous.config.server.maxBodyBytes === next.server.maxBodyBytes
+        ? previous.forwarder
+        : createForwarder(next.upstream, { maxBodyBytes: next.server.maxBodyBytes }, { now });
+    const checks = new Map([...liveness].filter(([name]) => name === next.tokenService?.name || next.issuers.some((issuer) => issuer.name === name && issuer.liveness !== undefined)));
+    const decide = createDecider(next, { authenticator, liveness: checks, ...(exchangeBasic === undefined ? {} : { exchangeBasic }) });
+    const generation: Generation = {
+      config: next,
+      decide,
+      forwarder,
+      authenticator,
+      keySources,
+      active: 0,
+      release() {
+        generation.active--;
+        // Once draining, close() closes every generation itself.
+        if (generation.active === 0 && generation !== current && !draining) retire(generation);
+      },
+    };
+    return generation;
+  }
+
+  /** Makes `generation` current; the one it replaces is retired now or when its last request ends. */
+  function swap(generation: Generation): void {
+    const previous = current;
+    current = generation;
+    generations.add(generation);
+    if (previous !== undefined && previous.active === 0) retire(previous);
+  }
+
+  /** Closes what `old` alone used: its authenticator and key sources, its upstream pools. */
+  function retire(old: Generation): void {
+    generations.delete(old);
+    const inUse = [...generations];
+    if (!inUse.some((generation) => generation.authenticator === old.authenticator)) {
+      old.authenticator.detach();
+      for (const source of old.keySources) if (!inUse.some((generation) => generation.keySources.includes(source))) source.close();
+    }
+    const sharing = inUse.filter((generation) => generation.forwarder === old.forwarder);
+    const closing = sharing.length === 0 ? old.forwarder.close() : old.forwarder.retain(new Set(sharing.flatMap((generation) => generation.config.routes.map((route) => route.upstream))));
+    closing.catch((err: unknown) => log.warn({ err }, 'closing upstream pools failed'));
+  }
+
+  /**
+   * Applies a reloaded config: the restart-only settings keep their running values (a `warn`
+   * line names each that changed), the rest becomes a new generation swapped in at once, and the
+   * role definitions are replaced at the same moment. Throws `ConfigError` to refuse it.
+   */
+  async function applyConfig(loaded: CompiledConfig): Promise<void> {
+    const running = current;
+    if (running === undefined || draining) throw new Error('the gateway is not running');
+    const next = keepRestartOnly(running.config, loaded);
+    const own = next.tokenService?.name;
+    const problems = next.issuers
+      .filter((issuer) => issuer.jwks.kind !== 'own')
+      .flatMap((issuer, i) => [
+        ...(issuer.name === own ? [`issuers[${i}].name: "${own}" names the running token service's issuer`] : []),
+        ...(issuer.liveness === undefined || sameValue(livenessSources.get(issuer.name), issuer.liveness)
+          ? []
+          : [`issuers[${i}].liveness: a liveness source is started with the gateway only; restart it to add or change one`]),
+      ]);
+    if (problems.length > 0) throw new ConfigError(problems);
+    const generation = await buildGeneration(next, running);
+    if (draining || current !== running) {
+      retire(generation);
+      throw new Error('the gateway stopped during the reload');
+    }
+    for (const path of restartOnlyChanges(running.config, loaded)) {
+      log.warn({ path }, 'configuration setting changed but takes effect only after a restart; the running value is kept');
+    }
+    if (!sameValue(running.config.directory, next.directory)) for (const reconfigure of directories) reconfigure(next.directory);
+    swap(generation);
+  }
+
   async function start() {
     const ts = config.tokenService;
-    const liveness = new Map<string, (identity: Identity) => Promise<Identity>>();
-    let keySources: KeySource[] | undefined;
-    let exchangeBasic: ((credentials: BasicCredentials, peer: string) => Promise<string>) | undefined;
-    if (ts !== undefined) {
-      const own = await startTokenService(ts);
-      keySources = own.keySources;
-      exchangeBasic = own.exchangeBasic;
-      liveness.set(ts.name, own.liveness);
-    }
+    if (ts !== undefined) await startTokenService(ts);
     for (const issuer of config.issuers) {
-      if (issuer.liveness !== undefined) liveness.set(issuer.name, await startIssuerLiveness(issuer, issuer.liveness));
+      if (issuer.liveness === undefined) continue;
+      liveness.set(issuer.name, await startIssuerLiveness(issuer, issuer.liveness));
+      livenessSources.set(issuer.name, issuer.liveness);
     }
-    authenticator = createAuthenticator(config, { clock, metrics, log, ...(keySources === undefined ? {} : { keySources }) });
-    decider = createDecider(config, { authenticator, liveness, ...(exchangeBasic === undefined ? {} : { exchangeBasic }) });
-    await authenticator.start();
+    swap(await buildGeneration(config, undefined));
     const proxy = await listen(proxyServer, config.server.port, config.server.host);
     const admin = await listen(adminServer, config.admin.port, config.admin.host);
     listening = true;
     log.info({ proxyAddress: proxy.address, proxyPort: proxy.port, adminAddress: admin.address, adminPort: admin.port, ready: ready() }, 'listening');
+    if (deps.configFile !== undefined) {
+      reloader = createConfigReloader({ ...deps.configFile, watch: config.reload.watch }, { apply: applyConfig, log, metrics, clock });
+      await reloader.start();
+      if (reloadWhenStarted) void reloader.reload('SIGHUP');
+    }
     return { proxy, admin };
+  }
+
+  async function reload(): Promise<boolean> {
+    if (reloader !== undefined) return reloader.reload('SIGHUP');
+    if (deps.configFile === undefined) log.warn('no configuration file to reload');
+    // Asked while starting: the file may have changed since it was read, so read it once started.
+    else reloadWhenStarted = true;
+    return false;
   }
 
   async function close() {
     if (draining) return;
     draining = true;
-    log.info({ timeoutMs: config.server.shutdownTimeoutMs }, 'draining');
+    reloader?.close();
+    const { shutdownTimeoutMs } = (current?.config ?? config).server;
+    log.info({ timeoutMs: shutdownTimeoutMs }, 'draining');
     const drained = new Promise<void>((resolve) => proxyServer.close(() => resolve()));
     proxyServer.closeIdleConnections();
     let timer: NodeJS.Timeout | undefined;
     const deadline = new Promise<'timeout'>((resolve) => {
-      timer = setTimeout(() => resolve('timeout'), config.server.shutdownTimeoutMs);
+      timer = setTimeout(() => resolve('timeout'), shutdownTimeoutMs);
     });
     if ((await Promise.race([drained, deadline])) === 'timeout') {
       log.warn('drain deadline reached; closing remaining connections');
@@ -357,8 +525,11 @@ export function createApp(config: CompiledConfig, deps: AppDeps): App {
     }
     clearTimeout(timer);
     tunnel.close();
-    await forwarder.close();
-    await authenticator?.close();
+    const live = [...generations];
+    generations.clear();
+    await Promise.all([...new Set(live.map((generation) => generation.forwarder))].map((forwarder) => forwarder.close()));
+    for (const generation of live) generation.authenticator.detach();
+    for (const source of new Set(live.flatMap((generation) => generation.keySources))) source.close();
     for (const close of closers.reverse()) await close();
     // After the listeners: no request can reach the store any more.
     await opened?.close();
@@ -369,7 +540,7 @@ export function createApp(config: CompiledConfig, deps: AppDeps): App {
     log.info('stopped');
   }
 
-  return Object.freeze({ start, ready, close, metrics });
+  return Object.freeze({ start, ready, close, reload, metrics });
 }
 
 function listen(server: Server, port: number, host: string): Promise<AddressInfo> {

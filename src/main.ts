@@ -71,7 +71,7 @@ async function serve(path: string): Promise<number> {
     return reportConfigError(path, err);
   }
   const log = createLogger({ level: config.log.level });
-  const app = createApp(config, { log, clock: systemClock });
+  const app = createApp(config, { log, clock: systemClock, configFile: { path, env: process.env } });
   process.on('uncaughtException', (err) => {
     log.fatal({ err }, 'uncaught exception');
     process.exit(1);
@@ -80,6 +80,9 @@ async function serve(path: string): Promise<number> {
     log.fatal({ err }, 'unhandled rejection');
     process.exit(1);
   });
+  // SPEC §6: validate, then swap; a bad file is logged and the running config kept. Listened to
+  // from the start, as Node's default for SIGHUP is to exit (before start() ends it is a no-op).
+  process.on('SIGHUP', () => void app.reload());
   try {
     await app.start();
   } catch (err) {

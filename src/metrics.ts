@@ -27,6 +27,10 @@ export interface Metrics {
   readonly propagationLag: Histogram<'change'>;
   /** Whether the token store answered its last call (1) or is unreachable (0). */
   readonly storeUp: Gauge;
+  /** Configuration reloads by result (`success`, `failure`): SIGHUP and changes of the file. */
+  readonly configReloads: Counter<'result'>;
+  /** Unix time of the last configuration applied: at start, then at each successful reload. */
+  readonly configLastReloadSuccess: Gauge;
   /** Where the key-set age gauge reads from at scrape time: seconds since each issuer's set loaded. */
   setKeySetAges(source: () => Iterable<readonly [issuer: string, ageSeconds: number]>): void;
   /**
@@ -170,6 +174,17 @@ export function createMetrics(options: { processMetrics?: boolean } = {}): Metri
     storeUp: new Gauge({
       name: 'm2m_gateway_store_up',
       help: 'Whether the token store answered its last call: 1, or 0 while it is unreachable.',
+      registers,
+    }),
+    configReloads: new Counter({
+      name: 'm2m_gateway_config_reloads_total',
+      help: 'Configuration reloads by result: success, or failure (the running configuration was kept).',
+      labelNames: ['result'] as const,
+      registers,
+    }),
+    configLastReloadSuccess: new Gauge({
+      name: 'm2m_gateway_config_last_reload_success_timestamp_seconds',
+      help: 'Unix time the running configuration was applied (at start, then at each successful reload).',
       registers,
     }),
   });

@@ -24,6 +24,11 @@ export interface AuthenticatorDeps {
 export interface GatewayAuthenticator extends Authenticator {
   /** Reloads every key source now (file re-read, URL fetch); e.g. on SIGHUP. */
   refreshKeys(): Promise<void>;
+  /**
+   * Stops listening to the key sources and drops the caches, leaving the sources running: a
+   * config reload hands the sources of unchanged issuers to the authenticator that replaces this one.
+   */
+  detach(): void;
 }
 
 /**
@@ -52,7 +57,7 @@ export function createAuthenticator(config: Pick<CompiledConfig, 'auth' | 'issue
   /** Bumped when keys are retired, so a verification that raced the retirement is not cached. */
   let keyGeneration = 0;
 
-  for (const source of sources) {
+  const unsubscribes = sources.map((source) =>
     source.onChange(({ issuer, added, removed }) => {
       if (removed.length > 0) {
         keyGeneration++;
@@ -61,7 +66,13 @@ export function createAuthenticator(config: Pick<CompiledConfig, 'auth' | 'issue
       }
       if (added.length > 0 || removed.length > 0) rejected.clear();
       log.info({ issuer, added: added.length, removed: removed.length }, 'key set changed');
-    });
+    }),
+  );
+
+  function detach(): void {
+    for (const unsubscribe of unsubscribes) unsubscribe();
+    verified.clear();
+    rejected.clear();
   }
 
   function lookup(kid: string): PreparedKey[] {
@@ -131,10 +142,10 @@ export function createAuthenticator(config: Pick<CompiledConfig, 'auth' | 'issue
       await Promise.all(sources.map((source) => source.start()));
     },
     async close() {
+      detach();
       for (const source of sources) source.close();
-      verified.clear();
-      rejected.clear();
     },
+    detach,
     *keySetAges(): Iterable<readonly [string, number]> {
       const now = clock.now();
       for (const source of sources) {

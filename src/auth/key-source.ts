@@ -33,7 +33,8 @@ export interface KeySource {
   ready(): boolean;
   /** Clock time the current set was loaded at, undefined without a set. */
   loadedAtMs(): number | undefined;
-  onChange(listener: (change: KeySetChange) => void): void;
+  /** Calls `listener` after every change of the set; returns the unsubscribe function. */
+  onChange(listener: (change: KeySetChange) => void): () => void;
 }
 
 export interface FileKeySource extends KeySource {
@@ -56,12 +57,13 @@ type Result = 'ok' | 'error' | 'invalid';
 export function createHolder(issuer: CompiledIssuer, clock: Clock) {
   let keys: KeySet | undefined;
   let loadedAt: number | undefined;
-  const listeners: Array<(change: KeySetChange) => void> = [];
+  const listeners = new Set<(change: KeySetChange) => void>();
   return {
     keys: () => keys,
     loadedAt: () => loadedAt,
-    onChange(listener: (change: KeySetChange) => void) {
-      listeners.push(listener);
+    onChange(listener: (change: KeySetChange) => void): () => void {
+      listeners.add(listener);
+      return () => listeners.delete(listener);
     },
     replace(next: KeySet | undefined) {
       const { added, removed } = diffKeySets(keys, next);

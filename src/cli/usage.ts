@@ -10,7 +10,8 @@ export function configPathOf(flag: string | undefined, env: Readonly<Record<stri
 export const USAGE = `Usage: m2m-gateway [command] [options]
 
 Commands:
-  serve [--config FILE]        run the gateway (default command)
+  serve [--config FILE]        run the gateway (default command); SIGHUP or a change of
+                               FILE reloads it, SIGTERM drains and stops it
   check-config [FILE]          validate a config file and print every problem
   schema                       print the config JSON Schema
 

@@ -53,6 +53,7 @@ export function compileConfig(config: Config, baseDir: string): CompiledConfig {
     },
     admin: { host: admin.host ?? DEFAULTS.admin.host, port: admin.port ?? DEFAULTS.admin.port },
     log: { level: config.log?.level ?? DEFAULTS.log.level },
+    reload: { watch: config.reload?.watch ?? DEFAULTS.reload.watch },
     auth: {
       realm: auth.realm ?? DEFAULTS.auth.realm,
       maxTokenBytes: auth.maxTokenBytes ?? DEFAULTS.auth.maxTokenBytes,

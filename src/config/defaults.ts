@@ -20,6 +20,7 @@ export const DEFAULTS = deepFreeze({
   },
   admin: { host: '127.0.0.1', port: 9090 },
   log: { level: 'info' },
+  reload: { watch: true },
   auth: {
     realm: 'm2m-gateway',
     maxTokenBytes: 8192,

@@ -21,14 +21,17 @@ export const MAX_ALIAS_COUNT = 100;
  * problem found, each located by its path.
  */
 export function loadConfig(path: string, env: Env): CompiledConfig {
-  let text: string;
+  return parseConfigText(readConfigFile(path), env, dirname(resolve(path)));
+}
+
+/** The text of the config file at `path`; `ConfigError` when it cannot be read. */
+export function readConfigFile(path: string): string {
   try {
-    text = readFileSync(path, 'utf8');
+    return readFileSync(path, 'utf8');
   } catch (err) {
     const code = (err as NodeJS.ErrnoException).code ?? 'read error';
     throw new ConfigError([`${path}: cannot read the configuration file (${code})`]);
   }
-  return parseConfigText(text, env, dirname(resolve(path)));
 }
 
 /**

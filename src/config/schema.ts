@@ -227,6 +227,16 @@ export const ConfigSchema = Closed(
     log: Type.Optional(
       Closed({ level: Type.Optional(Type.Union(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'].map((l) => Type.Literal(l)))) }),
     ),
+    reload: Type.Optional(
+      Closed(
+        {
+          watch: Type.Optional(
+            Type.Boolean({ description: 'Reload when the config file changes (watched, and checked every 5 s); SIGHUP reloads either way (default true).' }),
+          ),
+        },
+        { description: 'Live reload of this file: routes, upstreams, issuers, identity headers and roles change without a restart.' },
+      ),
+    ),
     auth: Type.Optional(
       Closed({
         realm: Type.Optional(Type.String({ pattern: '^[\\x20-\\x21\\x23-\\x5b\\x5d-\\x7e]{1,64}$', description: 'Realm of WWW-Authenticate.' })),

@@ -21,6 +21,8 @@ export interface CompiledConfig {
   };
   readonly admin: { readonly host: string; readonly port: number };
   readonly log: { readonly level: string };
+  /** Whether a change of the config file reloads it (SIGHUP always does). */
+  readonly reload: { readonly watch: boolean };
   readonly auth: {
     readonly realm: string;
     readonly maxTokenBytes: number;

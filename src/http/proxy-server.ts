@@ -11,9 +11,21 @@ import type { WebSocketTunnel } from '../proxy/websocket.js';
 import { rawErrorResponse, sendError } from './respond.js';
 import type { TokenApi } from './token-api.js';
 
-export interface ProxyServerDeps {
+/**
+ * The configuration-dependent half of request handling: the decision and the upstream pools of
+ * one configuration generation. A request takes the current one when it starts and keeps it to
+ * its end, so a reload never changes the rules under a request already under way.
+ */
+export interface RequestPipeline {
   readonly decide: Decide;
-  readonly forwarder: Forwarder;
+  readonly forwarder: Pick<Forwarder, 'forward'>;
+  /** Called once per `pipeline()` call, when that request is done with it. */
+  release(): void;
+}
+
+export interface ProxyServerDeps {
+  /** The pipeline for a request starting now. */
+  readonly pipeline: () => RequestPipeline;
   readonly tunnel: WebSocketTunnel;
   readonly metrics: Metrics;
   readonly log: Logger;
@@ -104,10 +116,10 @@ export function createProxyServer(config: CompiledConfig, deps: ProxyServerDeps)
     return typeof id === 'string' && REQUEST_ID.test(id) ? id : deps.newId();
   }
 
-  async function decideSafely(f: RequestFacts): Promise<Decision | GatewayError> {
+  async function decideSafely(decide: Decide, f: RequestFacts): Promise<Decision | GatewayError> {
     if (f.rawHeaders.length > 2 * MAX_HEADER_LINES) return new GatewayError('ERR_REQUEST_HEADERS_TOO_LARGE');
     try {
-      return await deps.decide(f);
+      return await decide(f);
     } catch (err) {
       deps.log.error({ err }, 'decision failed');
       return isGatewayError(err) ? err : new GatewayError('ERR_INTERNAL', 'decision threw', { cause: err });
@@ -132,8 +144,17 @@ export function createProxyServer(config: CompiledConfig, deps: ProxyServerDeps)
       recordTokenApi(req, res, started, requestId);
       return;
     }
+    const pipeline = deps.pipeline();
+    try {
+      await proxy(req, res, pipeline, started, requestId);
+    } finally {
+      pipeline.release();
+    }
+  }
+
+  async function proxy(req: IncomingMessage, res: ServerResponse, pipeline: RequestPipeline, started: number, requestId: string): Promise<void> {
     const f = facts(req, requestId, false);
-    const outcome = await decideSafely(f);
+    const outcome = await decideSafely(pipeline.decide, f);
     const authMs = deps.now() - started;
     const decision = outcome instanceof GatewayError ? undefined : outcome;
     let status: number;
@@ -146,7 +167,7 @@ export function createProxyServer(config: CompiledConfig, deps: ProxyServerDeps)
       sendError(res, error, auth.realm);
       status = error.statusCode;
     } else {
-      const result = await deps.forwarder.forward(req, res, decision.route, decision.path, decision.headers);
+      const result = await pipeline.forwarder.forward(req, res, decision.route, decision.path, decision.headers);
       upstreamMs = result.upstreamMs;
       error = result.error;
       if (error !== undefined && !res.headersSent) sendError(res, error, auth.realm);
@@ -167,7 +188,14 @@ export function createProxyServer(config: CompiledConfig, deps: ProxyServerDeps)
     const started = deps.now();
     const requestId = requestIdOf(req);
     const f = facts(req, requestId, true);
-    const outcome = await decideSafely(f);
+    // The tunnel connects to the decided route's upstream directly: the pipeline is needed for the decision only.
+    const pipeline = deps.pipeline();
+    let outcome: Decision | GatewayError;
+    try {
+      outcome = await decideSafely(pipeline.decide, f);
+    } finally {
+      pipeline.release();
+    }
     const authMs = deps.now() - started;
     const decision = outcome instanceof GatewayError ? undefined : outcome;
     if (decision === undefined || !decision.allow) {

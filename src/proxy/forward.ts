@@ -18,6 +18,8 @@ export interface ForwardResult {
 
 export interface Forwarder {
   forward(req: IncomingMessage, res: ServerResponse, route: CompiledRoute, path: string, headers: OutgoingHeaders): Promise<ForwardResult>;
+  /** Closes the pools of every origin not in `origins` (a reload dropped them); requests under way on them finish first. */
+  retain(origins: ReadonlySet<string>): Promise<void>;
   close(): Promise<void>;
 }
 
@@ -114,12 +116,18 @@ export function createForwarder(defaults: CompiledUpstreamDefaults, limits: { ma
     });
   }
 
-  async function close(): Promise<void> {
-    await Promise.all([...pools.values()].map((pool) => pool.close()));
-    pools.clear();
+  async function retain(origins: ReadonlySet<string>): Promise<void> {
+    const dropped = [...pools].filter(([origin]) => !origins.has(origin));
+    for (const [origin] of dropped) pools.delete(origin);
+    // undici's close lets the requests already dispatched on the pool complete.
+    await Promise.all(dropped.map(([, pool]) => pool.close()));
   }
 
-  return Object.freeze({ forward, close });
+  async function close(): Promise<void> {
+    await retain(new Set());
+  }
+
+  return Object.freeze({ forward, retain, close });
 }
 
 function responseHeaders(headers: IncomingHttpHeaders): IncomingHttpHeaders {

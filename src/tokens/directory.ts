@@ -7,7 +7,9 @@ import type { Directory } from './types.js';
 /** A write to the directory, for caches that must forget answers it changed (the liveness cache). */
 export type DirectoryChange =
   | { readonly kind: 'membership'; readonly tenantId: string; readonly userId: string }
-  | { readonly kind: 'tenant'; readonly tenantId: string };
+  | { readonly kind: 'tenant'; readonly tenantId: string }
+  /** The role definitions were reloaded: every answer may grant something else now. */
+  | { readonly kind: 'roles' };
 
 /** The `Directory` plus change notification: the token service evicts its liveness answers on every write. */
 export interface ObservableDirectory extends Directory {
@@ -15,6 +17,8 @@ export interface ObservableDirectory extends Directory {
   onChange(listener: (change: DirectoryChange) => void): () => void;
   /** The ids sorted and deduplicated, or ERR_DIRECTORY_UNKNOWN_ROLE naming every unconfigured one. */
   checkRoleIds(roleIds: readonly string[]): string[];
+  /** Replaces the role definitions and default roles (a config reload); listeners hear `roles`. */
+  reconfigure(config: CompiledDirectory): void;
 }
 
 /** The part of the store the directory needs. */
@@ -49,8 +53,9 @@ function sortedUnique(values: Iterable<string>): string[] {
  * Role ids given by a caller must be configured (ERR_DIRECTORY_UNKNOWN_ROLE, naming the id when it
  * looks like one of ours); role ids already stored but since removed from the config grant nothing.
  */
-export function createDirectory(config: CompiledDirectory, deps: { store: DirectoryStore; clock: Clock }): ObservableDirectory {
+export function createDirectory(initial: CompiledDirectory, deps: { store: DirectoryStore; clock: Clock }): ObservableDirectory {
   const { store, clock } = deps;
+  let config = initial;
   const listeners = new Set<(change: DirectoryChange) => void>();
 
   function notify(change: DirectoryChange): void {
@@ -104,6 +109,10 @@ export function createDirectory(config: CompiledDirectory, deps: { store: Direct
       return { roles: sortedUnique(roles), permissions: sortedUnique(permissions) };
     },
     checkRoleIds,
+    reconfigure(next: CompiledDirectory): void {
+      config = next;
+      notify({ kind: 'roles' });
+    },
     onChange(listener: (change: DirectoryChange) => void): () => void {
       listeners.add(listener);
       return () => listeners.delete(listener);

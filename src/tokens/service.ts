@@ -169,7 +169,8 @@ export function createTokenService(config: CompiledTokenService, deps: TokenServ
   const maxRefresh = config.refreshTokens.maxPerCredential;
 
   directory.onChange((change) => {
-    if (change.kind === 'tenant') liveness.evict((tags) => tags.tenantId === change.tenantId);
+    if (change.kind === 'roles') liveness.clear();
+    else if (change.kind === 'tenant') liveness.evict((tags) => tags.tenantId === change.tenantId);
     else liveness.evict((tags) => tags.tenantId === change.tenantId && tags.userId === change.userId);
   });
 

@@ -32,6 +32,8 @@ export interface Process {
   readonly adminUrl: string;
   /** Whether the process is still running. */
   alive(): boolean;
+  /** Sends it a signal (SIGHUP reloads its config). */
+  signal(signal: NodeJS.Signals): void;
   /** What it wrote, for failure messages. */
   output(): string;
 }
@@ -68,7 +70,7 @@ export async function serve(t: Test, name: string, config: string, env: Record<s
   const { proxyPort, adminPort } = await listening;
   const adminUrl = `http://127.0.0.1:${adminPort}`;
   await waitReady(`${adminUrl}/readyz`, { timeoutMs: 20_000 });
-  return { name, url: `http://127.0.0.1:${proxyPort}`, adminUrl, alive: () => child.exitCode === null && child.signalCode === null, output: () => output };
+  return { name, url: `http://127.0.0.1:${proxyPort}`, adminUrl, alive: () => child.exitCode === null && child.signalCode === null, signal: (signal) => void child.kill(signal), output: () => output };
 }
 
 /** A JSON call to an issuer's token API as the vendor. */

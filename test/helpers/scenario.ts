@@ -32,6 +32,8 @@ export interface ScenarioOptions {
   readonly moreIssuers?: readonly TestIssuer[];
   /** The gateway's clock (default: the system clock). */
   readonly clock?: Clock;
+  /** Start from a config file next to the JWKS file, which the gateway reloads (`gateway.writeConfig`). */
+  readonly fromFile?: boolean;
 }
 
 export async function startScenario(options: ScenarioOptions = {}): Promise<Scenario> {
@@ -67,7 +69,7 @@ export async function startScenario(options: ScenarioOptions = {}): Promise<Scen
         ],
         ...options.config,
       },
-      { clock: options.clock },
+      { clock: options.clock, ...(options.fromFile === true ? { configDir: dir } : {}) },
     );
   } catch (err) {
     // A config the gateway refuses must not leave the upstream listening.

@@ -1,4 +1,7 @@
 import { randomBytes } from 'node:crypto';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { defaultTokenServices, type TokenServiceFactory } from '../../src/app.js';
 import type { Clock } from '../../src/clock.js';
 import type { KeyManager } from '../../src/tokens/keys.js';
@@ -37,11 +40,14 @@ export interface TokenScenarioOptions {
   readonly routes?: (upstreamUrl: string) => Record<string, unknown>[];
   /** The captured log level (default info); `trace` to check that even debug lines carry no secret. */
   readonly logLevel?: 'info' | 'debug' | 'trace';
+  /** Start from a config file in a directory of its own, which the gateway reloads (`gateway.writeConfig`). */
+  readonly fromFile?: boolean;
 }
 
 export async function startTokenScenario(options: TokenScenarioOptions = {}): Promise<TokenScenario> {
   const upstream = await startEchoUpstream();
   const u = upstream.url;
+  const configDir = options.fromFile === true ? await mkdtemp(join(tmpdir(), 'm2m-ts-')) : undefined;
   let fake: FakeTokenService | undefined;
   let keys: KeyManager | undefined;
   const factory: TokenServiceFactory = async (context) => {
@@ -70,7 +76,7 @@ export async function startTokenScenario(options: TokenScenarioOptions = {}): Pr
         ...(options.routes?.(u) ?? []),
       ],
     },
-    { clock: options.clock, tokenServices: factory, logLevel: options.logLevel },
+    { clock: options.clock, tokenServices: factory, logLevel: options.logLevel, ...(configDir === undefined ? {} : { configDir }) },
   );
   return {
     gateway,
@@ -91,6 +97,7 @@ export async function startTokenScenario(options: TokenScenarioOptions = {}): Pr
     async close() {
       await gateway.close();
       await upstream.close();
+      if (configDir !== undefined) await rm(configDir, { recursive: true, force: true });
     },
   };
 }

@@ -80,7 +80,7 @@ t.test('an unexpected failure is ERR_INTERNAL, logged with the fingerprint, and 
     refresh: async () => true,
     ready: () => true,
     loadedAtMs: () => 0,
-    onChange: () => undefined,
+    onChange: () => () => undefined,
   };
   const logs = createLogSink();
   const clock = createManualClock();
