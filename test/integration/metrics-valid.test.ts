@@ -1,8 +1,8 @@
 /**
  * The `/metrics` exposition is valid Prometheus text and the README documents it exactly. A real
  * gateway (token service on a PostgreSQL store, so the change feed and revocation propagation
- * exist; a JWKS-URL issuer; public, bearer, Basic and role-guarded routes) gets traffic of every
- * kind, so every metric family has samples; then
+ * exist; a JWKS-URL issuer; public, bearer, Basic and role-guarded routes; loaded from a file it
+ * reloads) gets traffic of every kind, so every metric family has samples; then
  *   - `promtool check metrics` (Debian/Ubuntu: `apt-get install prometheus`) must accept the
  *     scrape without a lint problem, and
  *   - the README's "### Metrics" table must name every metric with its labels, and nothing else.
@@ -52,7 +52,7 @@ const gateway = await startGateway(
       { name: 'admin', pathPrefix: '/admin', upstream: u, auth: { anyRole: ['admin'] } },
     ],
   },
-  { baseDir: dataDir, processMetrics: true },
+  { configDir: dataDir, processMetrics: true },
 );
 t.teardown(() => gateway.close());
 
@@ -91,6 +91,7 @@ t.test('traffic of every kind', async (t) => {
   t.equal(await get('/edge/x', { authorization: basicAuth(client.clientId, client.secret) }), 200, 'Basic client credentials');
   t.equal(await get('/edge/x', { authorization: basicAuth(client.clientId, `${client.secret}x`) }), 401, 'a wrong Basic secret');
   t.equal(await get('/nowhere'), 404, 'no route');
+  t.equal(await gateway.app.reload(), true, 'a configuration reload');
 
   const deleted = await fetch(`${base}/identity/resources/tenants/api-tokens/v1/${client.clientId}`, { method: 'DELETE', headers: scope });
   t.equal(deleted.status, 204, 'a revocation');
@@ -108,7 +109,7 @@ t.test("every family of the gateway's own metrics has samples", async (t) => {
   const text = await scrape();
   // The Node.js process metrics depend on the runtime's state (a GC run, a pending request), not on traffic.
   const families = [...text.matchAll(/^# TYPE (\S+) (\S+)$/gm)].map((m) => m[1]!).filter((name) => !/^m2m_gateway_(?:process|nodejs)_/.test(name));
-  t.equal(families.length, 15);
+  t.equal(families.length, 17);
   const empty = families.filter((name) => !new RegExp(`^${name}(?:_bucket|_sum|_count)?(?:\\{| )`, 'm').test(text));
   t.same(empty, [], 'a family without a sample is not checked by promtool: drive traffic that fills it');
 });
