@@ -5,8 +5,8 @@
  * begun), no `error` event goes unhandled (it would crash this test process), and sockets return
  * to baseline on both sides (http-proxy #898, #1455, #1559).
  */
-import { request } from 'node:http';
-import { connect } from 'node:net';
+import { createServer, request, type IncomingMessage } from 'node:http';
+import { connect, type AddressInfo } from 'node:net';
 import t, { type Test } from 'tap';
 import { openClientConnections } from '../helpers/gateway.js';
 import { rawExchange } from '../helpers/raw-http.js';
@@ -205,4 +205,50 @@ t.test(`${2 * PROCESS_ABORTS} aborts, half mid-request and half mid-response, ag
   await waitFor('the upstream sockets to close', () => s.upstream.openConnections() <= upstreamBaseline, { timeoutMs: 30_000 });
   await midResponse.settled(t, `${PROCESS_ABORTS} mid-response aborts`);
   await s.stillServes(t, 'after mid-response aborts');
+});
+
+/** Requests per upstream fault in the process test, `WAVE` at a time. */
+const PER_FAULT = 500;
+
+t.test(`${PER_FAULT} requests per upstream fault against a gateway process: 502 without detail, alive, fds and heap back to baseline`, async (t) => {
+  // A port nothing listens on: bound once, then released.
+  const closed = await new Promise<number>((resolve) => {
+    const server = createServer().listen(0, '127.0.0.1', () => {
+      const { port } = server.address() as AddressInfo;
+      server.close(() => resolve(port));
+    });
+  });
+  const s = await startProcessScenario(t, {
+    config: { upstream: { connections: WAVE } },
+    routes: () => [{ name: 'refused', pathPrefix: '/refused', upstream: `http://127.0.0.1:${closed}`, auth: 'none' }],
+  });
+  const port = Number(new URL(s.gateway.url).port);
+  await s.stillServes(t, 'before');
+  const upstreamBaseline = s.upstream.openConnections();
+  const watch = await watchResources(s.gateway);
+  const faults: { name: string; path: string; answer?: (req: IncomingMessage) => void }[] = [
+    { name: 'reset before answering', path: '/public/reset', answer: (req) => req.socket.resetAndDestroy() },
+    { name: 'malformed answer', path: '/public/malformed', answer: (req) => req.socket.end('HTTP/1.1 200 OK\r\nContent-Length: 5\r\nContent-Length: 6\r\n\r\nhello') },
+    { name: 'not HTTP at all', path: '/public/garbage', answer: (req) => req.socket.end('not http at all\r\n\r\n') },
+    { name: 'connection refused', path: '/refused/x' },
+  ];
+  for (const fault of faults) {
+    s.upstream.handle(fault.answer);
+    const bodies = new Map<string, number>();
+    for (let done = 0; done < PER_FAULT; done += WAVE) {
+      const answers = await Promise.all(
+        Array.from({ length: Math.min(WAVE, PER_FAULT - done) }, () => rawExchange(port, `GET ${fault.path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n`, { idleMs: 30_000 })),
+      );
+      for (const { text } of answers) {
+        const [res] = parseResponses(text);
+        const key = `${res?.status} ${res?.body}`;
+        bodies.set(key, (bodies.get(key) ?? 0) + 1);
+      }
+    }
+    t.strictSame(Object.fromEntries(bodies), { '502 {"errors":["Upstream unavailable"],"code":"ERR_UPSTREAM_UNAVAILABLE"}': PER_FAULT }, `${fault.name}: ${PER_FAULT} × 502, the constant body`);
+  }
+  s.upstream.handle(undefined);
+  await waitFor('the upstream sockets to close', () => s.upstream.openConnections() <= upstreamBaseline, { timeoutMs: 30_000 });
+  await watch.settled(t, 'upstream faults');
+  await s.stillServes(t, 'after upstream faults');
 });
