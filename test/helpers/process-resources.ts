@@ -7,6 +7,7 @@
  * (`HeapProfiler.collectGarbage`): garbage is not mistaken for a leak. Never a fixed sleep: the
  * wait polls until it holds.
  */
+import { Agent, request as httpRequest } from 'node:http';
 import { mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -189,4 +190,57 @@ export async function startProcessScenario(
       t.equal(res.status, 200, `${label}: a valid request still 200`);
     },
   };
+}
+
+/** One request of a flood: its path and header lines. */
+export interface FloodRequest {
+  readonly path: string;
+  readonly headers?: Record<string, string>;
+}
+
+/**
+ * Sends `total` requests made by `make(i)` to the proxy over `concurrency` keep-alive connections
+ * and counts the statuses. Bodies are read and dropped.
+ */
+export async function flood(gateway: Process, total: number, make: (i: number) => FloodRequest, options: { concurrency?: number; from?: number } = {}): Promise<Map<number, number>> {
+  const agent = new Agent({ keepAlive: true, maxSockets: options.concurrency ?? 64 });
+  const { hostname, port } = new URL(gateway.url);
+  const statuses = new Map<number, number>();
+  let next = options.from ?? 0;
+  const end = next + total;
+  const one = (r: FloodRequest) =>
+    new Promise<number>((resolve, reject) => {
+      const req = httpRequest({ host: hostname, port, path: r.path, headers: { host: 'x', ...r.headers }, agent }, (res) => {
+        res.resume();
+        res.on('end', () => resolve(res.statusCode ?? 0));
+        res.on('error', reject);
+      });
+      req.on('error', reject);
+      req.end();
+    });
+  try {
+    await Promise.all(
+      Array.from({ length: options.concurrency ?? 64 }, async () => {
+        while (next < end) {
+          const status = await one(make(next++));
+          statuses.set(status, (statuses.get(status) ?? 0) + 1);
+        }
+      }),
+    );
+  } finally {
+    agent.destroy();
+  }
+  return statuses;
+}
+
+/** The series of the Prometheus text on `/metrics`: every line that is not a comment. */
+export async function metricSeries(gateway: Process): Promise<string[]> {
+  const res = await fetch(`${gateway.adminUrl}/metrics`, { signal: AbortSignal.timeout(10_000) });
+  return (await res.text()).split('\n').filter((line) => line !== '' && !line.startsWith('#'));
+}
+
+/** The value of one series (its name with labels, exactly as printed), 0 when absent. */
+export function seriesValue(series: readonly string[], name: string): number {
+  const line = series.find((l) => l.startsWith(`${name} `));
+  return line === undefined ? 0 : Number(line.slice(name.length + 1));
 }
