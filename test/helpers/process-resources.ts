@@ -155,20 +155,27 @@ export interface ProcessScenario {
  */
 export async function startProcessScenario(
   t: Test,
-  options: { config?: Record<string, unknown>; routes?: (upstreamUrl: string) => Record<string, unknown>[]; env?: Record<string, string> } = {},
+  options: {
+    config?: Record<string, unknown>;
+    routes?: (upstreamUrl: string) => Record<string, unknown>[];
+    env?: Record<string, string>;
+    /** The issuer and where the gateway finds its keys (default: a new issuer, its JWKS in a file). */
+    issuer?: { issuer: TestIssuer; jwks: Record<string, unknown> };
+  } = {},
 ): Promise<ProcessScenario> {
   const dir = mkdtempSync(join(tmpdir(), 'm2m-faults-'));
   t.teardown(() => rmSync(dir, { recursive: true, force: true }));
-  const issuer = await createTestIssuer();
+  const issuer = options.issuer?.issuer ?? (await createTestIssuer());
   const jwksPath = join(dir, 'jwks.json');
   await writeJwksFile(jwksPath, issuer.jwks);
+  const jwks = options.issuer?.jwks ?? { file: jwksPath };
   const upstream = await startEchoUpstream();
   t.teardown(() => upstream.close());
   const u = upstream.url;
   const config = options.config ?? {};
   const gateway = await serveConfig(t, 'gateway', dir, {
     log: { level: 'info' },
-    issuers: [{ name: issuer.name, issuer: issuer.issuer, audience: issuer.audience, algorithms: [issuer.alg], jwks: { file: jwksPath } }],
+    issuers: [{ name: issuer.name, issuer: issuer.issuer, audience: issuer.audience, algorithms: [issuer.alg], jwks }],
     routes: [...(options.routes?.(u) ?? []), { name: 'public', pathPrefix: '/public', upstream: u, auth: 'none' }, { name: 'api', pathPrefix: '/api', upstream: u, auth: {} }],
     ...config,
     upstream: { keepAliveTimeoutMs: 500, ...(config['upstream'] as object | undefined) },
