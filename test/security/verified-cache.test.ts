@@ -8,7 +8,7 @@
 import { randomBytes } from 'node:crypto';
 import t from 'tap';
 import { counterValue, createAuthHarness, tokensInLogs } from '../helpers/auth-harness.js';
-import { flood, metricSeries, seriesValue, startProcessScenario, watchResources } from '../helpers/process-resources.js';
+import { flood, metricSeries, seriesValue, startProcessScenario, watchResources, type FloodRequest } from '../helpers/process-resources.js';
 import { craftToken, mintToken, writeJwksFile, createTestIssuer } from '../helpers/tokens.js';
 
 t.test('a cached valid token reaching exp is refused', async (t) => {
@@ -116,7 +116,7 @@ t.test(`${GARBAGE} distinct garbage tokens against a gateway process: the good e
 
   const watch = await watchResources(s.gateway);
   const random = () => randomBytes(8).toString('hex');
-  const statuses = await flood(s.gateway, GARBAGE, (i) => {
+  const statuses = await flood(s.gateway, GARBAGE, (i): FloodRequest => {
     // Plain garbage and well-formed tokens naming unknown kids, as X-API-KEY and as Bearer.
     const token = i % 2 === 0 ? `${random()}.${random()}.${random()}` : craftToken({ alg: 'RS256', typ: 'JWT', kid: `kid-${random()}` }, { sub: random() }, 'c2ln');
     return { path: '/api/x', headers: i % 4 < 2 ? { 'x-api-key': token } : { authorization: `Bearer ${token}` } };
