@@ -123,7 +123,7 @@ t.test('a body of exactly maxBodyBytes passes whole, declared or chunked', async
 });
 
 /** Oversized requests of each kind against a gateway process. */
-const OVERSIZED = 200;
+const OVERSIZED = 100;
 const OVERSIZED_WAVE = 50;
 
 t.test(`${OVERSIZED} oversized requests of each kind against a gateway process: refused, alive, fds and heap back to baseline`, async (t) => {

@@ -145,7 +145,7 @@ t.test('the connection cap holds: a connection over server.maxConnections is clo
 });
 
 /** Slow clients of each kind at once against a gateway process. */
-const SLOW = 50;
+const SLOW = 30;
 /** The process's connection cap, for the last part. */
 const CAP = 200;
 
