@@ -7,8 +7,8 @@
  * foreign-key checks of new families), taken before any refresh-token row: two processes cannot
  * both see a refresh token unused and both rotate it, and two concurrent issuances cannot both
  * count the live tokens without seeing each other's, so the live cap holds across processes.
- * A call that cannot reach the database, or waits beyond the statement timeout, fails with
- * ERR_STORE_UNAVAILABLE (fail closed, security case 51).
+ * A call that cannot reach the database, waits beyond the statement timeout, or gets no answer
+ * at all within a second more, fails with ERR_STORE_UNAVAILABLE (fail closed, security case 51).
  *
  * Every write that can revoke something or change a cached answer publishes a StoreChange with
  * NOTIFY in its own transaction (SPEC §5: every replica evicts at once); postgres-changes.ts
@@ -61,6 +61,8 @@ export interface PostgresStoreOptions {
 }
 
 const DEFAULTS = { poolSize: 10, statementTimeoutMs: 5000, connectTimeoutMs: 5000 } as const;
+/** How much longer than the statement timeout a call waits for an answer that never comes. */
+const QUERY_TIMEOUT_MARGIN_MS = 1000;
 
 /** Any constant shared by every build: processes migrating one database take turns on it. */
 const MIGRATION_LOCK = 0x6d326d67;
@@ -281,14 +283,17 @@ async function publish(db: Db, channel: string, change: StoreChange): Promise<vo
 export function createPostgresStore(options: PostgresStoreOptions): TokenStore {
   const { poolSize, statementTimeoutMs, connectTimeoutMs } = { ...DEFAULTS, ...options };
   const channel = changeChannel(options.schema);
-  const pool = new pg.Pool({
+  const poolConfig: pg.PoolConfig = {
     connectionString: options.connectionString,
-    max: poolSize,
     connectionTimeoutMillis: connectTimeoutMs,
     statement_timeout: statementTimeoutMs,
     types: typeParsers,
     ...(options.schema === undefined ? {} : { options: `-c search_path=${options.schema}` }),
-  });
+  };
+  // The statement timeout is the server's: a database that stops answering (a partition, a hung
+  // host) would leave a call waiting forever. This client-side bound fails it closed a little
+  // later, and the pool discards the connection it was on.
+  const pool = new pg.Pool({ ...poolConfig, max: poolSize, query_timeout: statementTimeoutMs + QUERY_TIMEOUT_MARGIN_MS });
   // An idle connection dropped by the server: the pool discards it and the next call reconnects.
   pool.on('error', () => undefined);
 
@@ -346,10 +351,16 @@ export function createPostgresStore(options: PostgresStoreOptions): TokenStore {
   const store: TokenStore = {
     async migrate() {
       if (closed) throw new StoreError('ERR_STORE_CLOSED');
+      // Migrations may wait on another process's migration or build an index for longer than any
+      // request may take: their own connection, without the client-side bound.
+      const migrator = new pg.Pool({ ...poolConfig, max: 1 });
+      migrator.on('error', () => undefined);
       try {
-        await applyMigrations(pool);
+        await applyMigrations(migrator);
       } catch (err) {
         throw translate(err);
+      } finally {
+        await migrator.end();
       }
       await run(async () => undefined);
     },

@@ -15,6 +15,8 @@ import { MAIN } from './cli.js';
 export const ISSUER_CONFIG = resolve('examples/scale-out/issuer.yaml');
 export const ISSUER = 'http://issuer.test';
 export const VENDOR = { clientId: 'scale-out-vendor', secret: 'scale-out-vendor-secret-for-tests-0123456789' } as const;
+const OUTPUT_TAIL = 64 * 1024;
+
 /** What every process of one deployment shares: the issuer, its keys, its vendor credentials. */
 export const SHARED_ENV = {
   M2M_ISSUER: ISSUER,
@@ -30,21 +32,27 @@ export interface Process {
   readonly name: string;
   readonly url: string;
   readonly adminUrl: string;
+  /** Its operating-system process id. */
+  readonly pid: number;
   /** Whether the process is still running. */
   alive(): boolean;
-  /** Sends it a signal (SIGHUP reloads its config). */
-  signal(signal: NodeJS.Signals): void;
-  /** What it wrote, for failure messages. */
+  /** Sends it a signal (SIGTERM stops it gracefully, SIGHUP reloads its config). */
+  kill(signal: NodeJS.Signals): void;
+  /** Resolves with its exit code (null when a signal ended it) once it has exited. */
+  readonly exited: Promise<number | null>;
+  /** The inspector's WebSocket address, when started with `--inspect`. */
+  inspectorUrl(): string | undefined;
+  /** The last 64 KiB of what it wrote, for failure messages. */
   output(): string;
 }
 
 /**
  * `node dist/src/main.js serve --config <config>` on ports 0, ready once `/readyz` answers 200;
- * killed at teardown.
+ * killed at teardown. `nodeArgs` go to node before the script (e.g. `--inspect=127.0.0.1:0`).
  */
-export async function serve(t: Test, name: string, config: string, env: Record<string, string>): Promise<Process> {
+export async function serve(t: Test, name: string, config: string, env: Record<string, string>, options: { nodeArgs?: readonly string[] } = {}): Promise<Process> {
   const dataDir = mkdtempSync(join(tmpdir(), 'm2m-scale-out-'));
-  const child = spawn(process.execPath, [MAIN, 'serve', '--config', config], {
+  const child = spawn(process.execPath, [...(options.nodeArgs ?? []), MAIN, 'serve', '--config', config], {
     cwd: dataDir,
     env: { ...process.env, ...SHARED_ENV, M2M_PORT: '0', M2M_ADMIN_PORT: '0', M2M_ADMIN_HOST: '127.0.0.1', M2M_DATA_DIR: dataDir, ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
@@ -53,14 +61,30 @@ export async function serve(t: Test, name: string, config: string, env: Record<s
     if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
     rmSync(dataDir, { recursive: true, force: true });
   });
+  const exited = new Promise<number | null>((resolveExit) => child.once('exit', (code) => resolveExit(code)));
   let output = '';
-  child.stderr.on('data', (chunk: Buffer) => (output += chunk.toString()));
+  // Only the tail: a process under load writes an access line per request.
+  const append = (text: string) => {
+    output += text;
+    if (output.length > 2 * OUTPUT_TAIL) output = output.slice(-OUTPUT_TAIL);
+  };
+  let inspectorUrl: string | undefined;
+  child.stderr.on('data', (chunk: Buffer) => {
+    const text = chunk.toString();
+    inspectorUrl ??= /Debugger listening on (ws:\/\/\S+)/.exec(text)?.[1];
+    append(text);
+  });
   const listening = new Promise<{ proxyPort: number; adminPort: number }>((resolveListening, reject) => {
+    let found = false;
     createInterface({ input: child.stdout }).on('line', (line) => {
-      output += `${line}\n`;
+      append(`${line}\n`);
+      if (found || !line.includes('"listening"')) return;
       try {
         const entry = JSON.parse(line) as { msg?: string; proxyPort: number; adminPort: number };
-        if (entry.msg === 'listening') resolveListening(entry);
+        if (entry.msg === 'listening') {
+          found = true;
+          resolveListening(entry);
+        }
       } catch {
         // not a log line
       }
@@ -70,7 +94,17 @@ export async function serve(t: Test, name: string, config: string, env: Record<s
   const { proxyPort, adminPort } = await listening;
   const adminUrl = `http://127.0.0.1:${adminPort}`;
   await waitReady(`${adminUrl}/readyz`, { timeoutMs: 20_000 });
-  return { name, url: `http://127.0.0.1:${proxyPort}`, adminUrl, alive: () => child.exitCode === null && child.signalCode === null, signal: (signal) => void child.kill(signal), output: () => output };
+  return {
+    name,
+    url: `http://127.0.0.1:${proxyPort}`,
+    adminUrl,
+    pid: child.pid!,
+    alive: () => child.exitCode === null && child.signalCode === null,
+    kill: (signal) => void child.kill(signal),
+    exited,
+    inspectorUrl: () => inspectorUrl,
+    output: () => output.slice(-OUTPUT_TAIL),
+  };
 }
 
 /** A JSON call to an issuer's token API as the vendor. */

@@ -52,7 +52,7 @@ t.test('SIGHUP makes a running gateway process serve the changed routes', async 
 
   await writeFile(path, config('/after'));
   t.equal(await status(`${gateway.url}/after/x`), 404, 'with watching off, a changed file waits for the signal');
-  gateway.signal('SIGHUP');
+  gateway.kill('SIGHUP');
   await waitFor('the reload log line', () => gateway.output().includes('"msg":"configuration reloaded"'));
 
   t.equal(await status(`${gateway.url}/after/x`), 200, 'the new route serves');

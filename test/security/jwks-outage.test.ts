@@ -13,7 +13,9 @@ import { tokensInLogs } from '../helpers/auth-harness.js';
 import { compiledConfig } from '../helpers/compiled-config.js';
 import { startJwksServer } from '../helpers/jwks-server.js';
 import { createLogSink } from '../helpers/log-sink.js';
+import { startProcessScenario, watchResources } from '../helpers/process-resources.js';
 import { createTestIssuer, mintToken } from '../helpers/tokens.js';
+import { waitFor } from '../helpers/wait.js';
 
 const TIMEOUT_MS = 300;
 
@@ -96,4 +98,49 @@ t.test('an issuer answering garbage after a good start: last good set, then 503 
   s.clock.advance(60_000);
   t.equal((await s.timed(await mintToken(s.issuer, { nowMs: s.clock.now() }))).code, 'ERR_AUTH_KEYS_UNAVAILABLE');
   t.notOk(s.authenticator.ready());
+});
+
+t.test('a gateway process whose JWKS URL goes down, slow and garbage: last good set, then 503, recovery each time, resources back', async (t) => {
+  const issuer = await createTestIssuer();
+  const server = await startJwksServer({ body: issuer.jwks });
+  t.teardown(() => server.close());
+  // Short lifetimes so each outage outlasts the last good set within seconds.
+  const s = await startProcessScenario(t, {
+    issuer: { issuer, jwks: { url: server.url, cacheTtlSeconds: 2, refreshBeforeSeconds: 1, cooldownSeconds: 1, maxStaleSeconds: 2, timeoutMs: TIMEOUT_MS } },
+  });
+  const good = await mintToken(issuer, { type: 'tenantAccessToken' });
+  const unknownKid = await mintToken(issuer, { type: 'tenantAccessToken', header: { kid: 'rotated-in' } });
+  const answer = async (token: string) => {
+    const res = await fetch(`${s.gateway.url}/api/x`, { headers: { 'x-api-key': token }, signal: AbortSignal.timeout(10_000) });
+    const body = (await res.json()) as { code?: string };
+    return `${res.status}${body.code === undefined ? '' : ` ${body.code}`}`;
+  };
+  const ready = async () => (await fetch(`${s.gateway.adminUrl}/readyz`, { signal: AbortSignal.timeout(10_000) })).status;
+  t.equal(await answer(good), '200', 'accepted while the URL serves its keys');
+  const watch = await watchResources(s.gateway);
+
+  const outages: { name: string; response: Parameters<typeof server.set>[0] }[] = [
+    { name: 'down (503)', response: { status: 503, body: 'maintenance', delayMs: 0 } },
+    { name: `slow (beyond the ${TIMEOUT_MS} ms timeout)`, response: { status: 200, body: issuer.jwks, delayMs: TIMEOUT_MS * 4 } },
+    { name: 'garbage JSON', response: { status: 200, body: '{"keys": "garbage"}', delayMs: 0 } },
+    { name: 'not JSON', response: { status: 200, body: Buffer.from([0xff, 0xfe, 0x00, 0x7b]), delayMs: 0 } },
+  ];
+  for (const outage of outages) {
+    const requestsBefore = server.requests;
+    server.set(outage.response);
+    await server.waitForRequests(requestsBefore + 1);
+    // The last good set serves until it is maxStale past its expiry; a kid it lacks is refused meanwhile.
+    t.match(await answer(unknownKid), /^(401 ERR_AUTH_KID_UNKNOWN|503 ERR_AUTH_KEYS_UNAVAILABLE)$/, `${outage.name}: an unknown kid is refused`);
+    await waitFor(`${outage.name}: the stale set to be dropped`, async () => (await answer(good)) === '503 ERR_AUTH_KEYS_UNAVAILABLE', { timeoutMs: 20_000, intervalMs: 100 });
+    t.pass(`${outage.name}: 503 ERR_AUTH_KEYS_UNAVAILABLE once the last good set is too old, never an allow`);
+    t.equal(await ready(), 503, `${outage.name}: not ready`);
+    t.equal(await answer(unknownKid), '503 ERR_AUTH_KEYS_UNAVAILABLE', `${outage.name}: no token is checked without keys`);
+    server.set({ status: 200, body: issuer.jwks, delayMs: 0 });
+    await waitFor(`${outage.name}: recovery once the URL heals`, async () => (await answer(good)) === '200', { timeoutMs: 20_000, intervalMs: 100 });
+    t.pass(`${outage.name}: accepted again once the URL heals`);
+    t.equal(await ready(), 200, `${outage.name}: ready again`);
+  }
+  t.equal(s.upstream.received.filter((r) => r.url === '/api/x').length > 0, true, 'the good token reached the upstream between outages');
+  await watch.settled(t, 'JWKS outages');
+  await s.stillServes(t, 'after the JWKS outages');
 });

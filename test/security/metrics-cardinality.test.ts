@@ -6,8 +6,10 @@
  */
 import { randomBytes } from 'node:crypto';
 import t from 'tap';
+import { flood, metricSeries, startProcessScenario, watchResources, type FloodRequest } from '../helpers/process-resources.js';
 import { rawExchange } from '../helpers/raw-http.js';
 import { send, startScenario, type Scenario } from '../helpers/scenario.js';
+import { craftToken } from '../helpers/tokens.js';
 
 const TOTAL = 2000;
 const FIRST = 100;
@@ -112,4 +114,60 @@ t.test(`${TOTAL} requests with random paths, tokens, kids, ids and methods do no
   const text = late.join('\n');
   t.strictSame(used.filter((u) => text.includes(u)), [], 'no random path, token, kid, id or method in the metrics');
   t.match(text, /m2m_gateway_requests_total\{route="none",method="OTHER",status_class="4xx"\}/, 'unknown routes and methods fold into fixed labels');
+});
+
+/**
+ * The case names 100 000; that many take minutes on a shared test machine, so the suite sends
+ * 5 000 (still 50 times the caches below) unless M2M_FLOOD_REQUESTS asks for more.
+ */
+const FLOOD = Number(process.env.M2M_FLOOD_REQUESTS ?? 5000);
+const WARM_UP = 2000;
+
+/** Default process metrics (GC kinds, handle types) have label sets of prom-client's, not of any request. */
+const requestDriven = (line: string) => !/^m2m_gateway_(nodejs|process)_/.test(line);
+const seriesName = (line: string) => line.slice(0, line.lastIndexOf(' '));
+
+t.test(`${FLOOD} requests with random paths, client ids, kids and tokens against a gateway process: the series count stays constant`, async (t) => {
+  const s = await startProcessScenario(t, { config: { auth: { cache: { maxEntries: 100 }, negativeCache: { maxEntries: 100 } } } });
+  await s.stillServes(t, 'before');
+  // Valid tokens of random clients, tenants and users, signed ahead: signing is the client's cost, not the gateway's.
+  const valid = await Promise.all(
+    Array.from({ length: 200 }, () => s.mint({ type: 'userApiToken', claims: { sub: `client-${random()}`, tenantId: `tenant-${random()}`, userId: `user-${random()}` } })),
+  );
+  const sampled: string[] = [];
+  const remember = (value: string, i: number) => {
+    if (i % 100 === 0) sampled.push(value);
+    return value;
+  };
+  const make = (i: number): FloodRequest => {
+    switch (i % 6) {
+      case 0:
+        return { path: `/public/${remember(random(), i)}` };
+      case 1:
+        return { path: `/${remember(random(), i)}/${random()}` };
+      case 2:
+        return { path: `/api/${random()}`, headers: { authorization: `Bearer ${remember(craftToken({ alg: 'RS256', typ: 'JWT', kid: `kid-${random()}` }, { sub: random() }, 'c2ln'), i)}` } };
+      case 3:
+        return { path: '/api/x', headers: { 'x-api-key': remember(craftToken({ alg: 'ES256', kid: `kid-${random()}` }, { sub: random() }, 'c2ln'), i) } };
+      case 4:
+        return { path: `/api/${remember(random(), i)}`, headers: { 'x-api-key': random(40) } };
+      default:
+        return { path: `/api/${random()}`, headers: { authorization: `Bearer ${valid[i % valid.length]!}` } };
+    }
+  };
+  const warm = await flood(s.gateway, WARM_UP, make);
+  const early = (await metricSeries(s.gateway)).filter(requestDriven);
+  const watch = await watchResources(s.gateway);
+  const floodStarted = performance.now();
+  const statuses = await flood(s.gateway, FLOOD - WARM_UP, make, { from: WARM_UP });
+  t.comment(`${FLOOD - WARM_UP} requests after the warm-up in ${Math.round(performance.now() - floodStarted)} ms`);
+  const late = (await metricSeries(s.gateway)).filter(requestDriven);
+  t.comment(`statuses: ${JSON.stringify(Object.fromEntries([...warm].map(([k, v]) => [k, v + (statuses.get(k) ?? 0)])))}`);
+
+  t.equal(late.length, early.length, `series count unchanged (${early.length} after ${WARM_UP}, ${late.length} after ${FLOOD})`);
+  t.strictSame(late.map(seriesName).filter((n) => !early.map(seriesName).includes(n)), [], 'no new series');
+  const text = late.join('\n');
+  t.strictSame(sampled.filter((u) => text.includes(u)), [], `none of ${sampled.length} sampled random paths, kids or tokens in the metrics`);
+  await watch.settled(t, `${FLOOD} random requests`);
+  await s.stillServes(t, 'after the flood');
 });

@@ -9,6 +9,7 @@ import { leakedSecrets } from '../helpers/log-sink.js';
 import { rawExchange } from '../helpers/raw-http.js';
 import { openRawConnection } from '../helpers/raw-connection.js';
 import { parseResponses, statusOfFreshGet } from '../helpers/raw-response.js';
+import { startProcessScenario, watchResources } from '../helpers/process-resources.js';
 import { startScenario, type Scenario } from '../helpers/scenario.js';
 import { waitFor } from '../helpers/wait.js';
 
@@ -119,4 +120,37 @@ t.test('a body of exactly maxBodyBytes passes whole, declared or chunked', async
   );
   t.equal(parseResponses(chunked.text)[0]?.status, 200, 'chunked: 200');
   t.strictSame(s.upstream.received.map((r) => r.body.length), [MAX_BODY, MAX_BODY], 'both bodies arrived whole');
+});
+
+/** Oversized requests of each kind against a gateway process. */
+const OVERSIZED = 100;
+const OVERSIZED_WAVE = 50;
+
+t.test(`${OVERSIZED} oversized requests of each kind against a gateway process: refused, alive, fds and heap back to baseline`, async (t) => {
+  const s = await startProcessScenario(t, { config: { server: { maxBodyBytes: MAX_BODY } } });
+  const port = Number(new URL(s.gateway.url).port);
+  await s.stillServes(t, 'before');
+  const watch = await watchResources(s.gateway);
+  const chunk = `400\r\n${'x'.repeat(1024)}\r\n`;
+  const cases = [
+    { name: '2 000 header lines', bytes: request(['GET /public/x HTTP/1.1', 'Host: x', ...Array.from({ length: 2000 }, (_, i) => `X-Filler-${i}: value-${i}`)]), status: 431 },
+    { name: 'a 64 KiB header value', bytes: request(['GET /public/x HTTP/1.1', 'Host: x', `X-Big: ${'a'.repeat(64 * 1024)}`]), status: 431 },
+    { name: 'a declared body over the limit', bytes: request(['POST /public/upload HTTP/1.1', 'Host: x', `Content-Length: ${MAX_BODY * 1000}`], 'x'.repeat(MAX_BODY)), status: 413 },
+    { name: 'a chunked body over the limit', bytes: request(['POST /public/upload HTTP/1.1', 'Host: x', 'Transfer-Encoding: chunked'], `${chunk.repeat(MAX_BODY / 1024 + 1)}0\r\n\r\n`), status: 413 },
+  ];
+  for (const c of cases) {
+    const outcomes = new Map<string, number>();
+    for (let done = 0; done < OVERSIZED; done += OVERSIZED_WAVE) {
+      const answers = await Promise.all(Array.from({ length: OVERSIZED_WAVE }, () => rawExchange(port, c.bytes, { idleMs: 30_000 })));
+      for (const { text, closed } of answers) {
+        const key = `${closed ? 'closed' : 'open'} ${parseResponses(text).map((r) => r.status).join(',')}`;
+        outcomes.set(key, (outcomes.get(key) ?? 0) + 1);
+      }
+    }
+    t.strictSame(Object.fromEntries(outcomes), { [`closed ${c.status}`]: OVERSIZED }, `${c.name}: ${OVERSIZED} × ${c.status}, connection closed`);
+  }
+  t.equal(s.upstream.received.filter((r) => r.url !== '/api/after').length, 0, 'no oversized request completed at the upstream');
+  await waitFor('the upstream sockets to close', () => s.upstream.openConnections() <= 1, { timeoutMs: 30_000 });
+  await watch.settled(t, 'oversized requests');
+  await s.stillServes(t, 'after oversized requests');
 });

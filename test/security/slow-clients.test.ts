@@ -14,6 +14,7 @@ import { leakedSecrets } from '../helpers/log-sink.js';
 import { rawExchange } from '../helpers/raw-http.js';
 import { openRawConnection } from '../helpers/raw-connection.js';
 import { parseResponses, statusOfFreshGet } from '../helpers/raw-response.js';
+import { startProcessScenario, watchResources } from '../helpers/process-resources.js';
 import { startScenario } from '../helpers/scenario.js';
 import { waitFor } from '../helpers/wait.js';
 
@@ -141,4 +142,53 @@ t.test('the connection cap holds: a connection over server.maxConnections is clo
   held.forEach((c) => c.destroy());
   await waitFor('the held connections to be released', async () => (await openClientConnections(s.gateway)) === 0);
   t.equal(await statusOfFreshGet(s.gateway.port), 200, 'connection cap: the gateway still serves');
+});
+
+/** Slow clients of each kind at once against a gateway process. */
+const SLOW = 30;
+/** The process's connection cap, for the last part. */
+const CAP = 200;
+
+t.test(`${SLOW} slowloris, ${SLOW} slow bodies and ${SLOW} hung upstream requests at once against a gateway process, then the cap: alive, fds and heap back`, async (t) => {
+  const hang = await startEchoUpstream();
+  t.teardown(() => hang.close());
+  hang.handle(() => undefined);
+  const s = await startProcessScenario(t, {
+    config: { ...TIMEOUTS, server: { ...TIMEOUTS.server, maxConnections: CAP }, upstream: { ...TIMEOUTS.upstream, headersTimeoutMs: 1000, connections: CAP } },
+    routes: () => [{ name: 'hang', pathPrefix: '/hang', upstream: hang.url, auth: 'none' }],
+  });
+  const port = Number(new URL(s.gateway.url).port);
+  await s.stillServes(t, 'before');
+  const watch = await watchResources(s.gateway);
+
+  // Headers at one byte per second, bodies at one byte per 100 ms, and requests nobody answers.
+  const slowloris = Array.from({ length: SLOW }, () => slowClient(port, '', 'GET /public/x HTTP/1.1\r\nHost: x\r\nX-Slow: aaaaaaaaaaaaaaaaaaaa', 1000));
+  const slowBodies = Array.from({ length: SLOW }, () => slowClient(port, 'POST /public/upload HTTP/1.1\r\nHost: x\r\nContent-Length: 100000\r\n\r\n', 'x'.repeat(1000), 100));
+  const hung = Array.from({ length: SLOW }, () => rawExchange(port, 'GET /hang/x HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n', { idleMs: GIVE_UP_MS }));
+  const statusesOf = async (outcomes: Promise<{ text: string; closed: boolean }>[]) =>
+    (await Promise.all(outcomes)).map((o) => `${o.closed ? 'closed' : 'open'} ${parseResponses(o.text).map((r) => r.status).join(',')}`);
+  t.strictSame(new Set(await statusesOf(slowloris)), new Set(['closed 408']), `${SLOW} slowloris: 408 and closed at headersTimeoutMs`);
+  t.strictSame(new Set(await statusesOf(slowBodies)), new Set(['closed 408']), `${SLOW} slow bodies: 408 and closed at requestTimeoutMs`);
+  t.strictSame(new Set(await statusesOf(hung)), new Set(['closed 504']), `${SLOW} hung upstream requests: 504 at upstream.headersTimeoutMs`);
+  await waitFor('the hung upstream sockets to close', () => hang.openConnections() === 0, { timeoutMs: GIVE_UP_MS });
+
+  // The cap: CAP connections held open by responses that stream without end, then one more.
+  s.upstream.handle((_req, res) => {
+    res.writeHead(200, { 'content-type': 'text/plain' });
+    const timer = setInterval(() => res.write('.'), 200);
+    res.on('close', () => clearInterval(timer));
+  });
+  const before = s.upstream.started();
+  const held = Array.from({ length: CAP }, () => openRawConnection(port, { giveUpMs: 60_000 }));
+  t.teardown(() => held.forEach((c) => c.destroy()));
+  for (const c of held) c.write('GET /public/stream HTTP/1.1\r\nHost: x\r\n\r\n');
+  await waitFor(`${CAP} streaming responses`, () => s.upstream.started() === before + CAP, { timeoutMs: 30_000 });
+  const over = await rawExchange(port, 'GET /public/x HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n', { idleMs: GIVE_UP_MS });
+  t.ok(over.closed, `connection ${CAP + 1} is closed`);
+  t.equal(over.text, '', 'without an answer');
+  held.forEach((c) => c.destroy());
+  s.upstream.handle(undefined);
+  await waitFor('the streaming upstream sockets to close', () => s.upstream.openConnections() <= 1, { timeoutMs: GIVE_UP_MS });
+  await watch.settled(t, 'slow clients and the cap');
+  await s.stillServes(t, 'after slow clients and the cap');
 });

@@ -5,8 +5,10 @@
  * one verification and one result (Envoy JwtCacheTest; GHSA-rp9m-7r4c-75qg). A retired key
  * purges its cached tokens at once.
  */
+import { randomBytes } from 'node:crypto';
 import t from 'tap';
 import { counterValue, createAuthHarness, tokensInLogs } from '../helpers/auth-harness.js';
+import { flood, metricSeries, seriesValue, startProcessScenario, watchResources, type FloodRequest } from '../helpers/process-resources.js';
 import { craftToken, mintToken, writeJwksFile, createTestIssuer } from '../helpers/tokens.js';
 
 t.test('a cached valid token reaching exp is refused', async (t) => {
@@ -94,3 +96,37 @@ t.test('1 000 concurrent first uses of one token: one verification, one result f
   t.ok(kinds.every((o, i) => o === (i % 2 === 0 ? 'OK' : 'ERR_AUTH_TOKEN_TYPE')), 'each caller gets its header check');
 });
 
+
+/** As in metrics-cardinality.test.ts: 5 000 by default (50 times the cache below), M2M_FLOOD_REQUESTS for the case's 100 000. */
+const GARBAGE = Number(process.env.M2M_FLOOD_REQUESTS ?? 5000);
+const CACHED = 100;
+
+t.test(`${GARBAGE} distinct garbage tokens against a gateway process: the good entry stays a hit, the heap stays bounded`, async (t) => {
+  const s = await startProcessScenario(t, { config: { auth: { cache: { maxEntries: CACHED }, negativeCache: { maxEntries: CACHED } } } });
+  await s.stillServes(t, 'before');
+  const good = await s.mint({ type: 'tenantAccessToken' });
+  const status = async () => {
+    const res = await fetch(`${s.gateway.url}/api/good`, { headers: { 'x-api-key': good }, signal: AbortSignal.timeout(10_000) });
+    await res.arrayBuffer();
+    return res.status;
+  };
+  t.equal(await status(), 200, 'the good token is verified and cached');
+  const event = async (cache: string, name: string) => seriesValue(await metricSeries(s.gateway), `m2m_gateway_cache_events_total{cache="${cache}",event="${name}"}`);
+  const hitsBefore = await event('verified', 'hit');
+
+  const watch = await watchResources(s.gateway);
+  const random = () => randomBytes(8).toString('hex');
+  const statuses = await flood(s.gateway, GARBAGE, (i): FloodRequest => {
+    // Plain garbage and well-formed tokens naming unknown kids, as X-API-KEY and as Bearer.
+    const token = i % 2 === 0 ? `${random()}.${random()}.${random()}` : craftToken({ alg: 'RS256', typ: 'JWT', kid: `kid-${random()}` }, { sub: random() }, 'c2ln');
+    return { path: '/api/x', headers: i % 4 < 2 ? { 'x-api-key': token } : { authorization: `Bearer ${token}` } };
+  });
+  t.strictSame(Object.fromEntries(statuses), { 401: GARBAGE }, 'every garbage token refused');
+
+  t.equal(await status(), 200, 'the good token is still accepted');
+  t.equal(await event('verified', 'hit'), hitsBefore + 1, 'as a hit of the verified cache: never verified again');
+  t.equal(await event('verified', 'eviction'), 0, 'no verified entry was evicted');
+  t.ok((await event('rejected', 'eviction')) >= GARBAGE - CACHED, 'the negative cache evicted its own');
+  await watch.settled(t, `${GARBAGE} garbage tokens`);
+  await s.stillServes(t, 'after the garbage');
+});

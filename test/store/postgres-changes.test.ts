@@ -3,7 +3,6 @@
  * schemas sharing a database do not hear each other, and that the listener survives a lost
  * session. Every wait is for an event; a marker write published last proves nothing came before it.
  */
-import { connect, createServer, type AddressInfo, type Socket } from 'node:net';
 import t, { type Test } from 'tap';
 import pg from 'pg';
 import { createLogger } from '../../src/log.js';
@@ -12,6 +11,7 @@ import { changeChannel, createPostgresStore } from '../../src/store/postgres.js'
 import type { StoreChange, StoreChangeEvent, TokenStore } from '../../src/store/types.js';
 import { createLogSink, leakedSecrets, type LogSink } from '../helpers/log-sink.js';
 import { withTestDatabase } from '../helpers/postgres.js';
+import { startTcpRelay } from '../helpers/tcp-relay.js';
 import { T0, refreshFamily, refreshToken, signingKey, userAccessToken, userApiToken } from '../helpers/store-contract.js';
 import { waitFor } from '../helpers/wait.js';
 
@@ -307,48 +307,8 @@ t.test('a lost session reconnects, resets, and delivers again', async (t) => {
   t.same(leakedSecrets(feed.log.lines(), [LISTENER_PASSWORD]), [], 'no log line carries the password');
 });
 
-/**
- * A TCP relay to the database whose current connections can be made to go silent, as a network
- * partition leaves them: no reset, no FIN, nothing delivered either way. New connections work.
- */
-async function silenceableRelay(t: Test, to: URL): Promise<{ url: string; silenceAll(): number }> {
-  const pairs = new Set<{ silent: boolean; client: Socket; server: Socket }>();
-  const relay = createServer((client) => {
-    const server = connect(Number(to.port === '' ? 5432 : to.port), to.hostname);
-    const pair = { silent: false, client, server };
-    pairs.add(pair);
-    client.on('data', (chunk) => pair.silent || server.write(chunk));
-    server.on('data', (chunk) => pair.silent || client.write(chunk));
-    const close = () => {
-      pairs.delete(pair);
-      client.destroy();
-      server.destroy();
-    };
-    client.on('close', close).on('error', close);
-    server.on('close', close).on('error', close);
-  });
-  await new Promise<void>((resolve) => relay.listen(0, '127.0.0.1', resolve));
-  t.teardown(() => {
-    for (const pair of pairs) {
-      pair.client.destroy();
-      pair.server.destroy();
-    }
-    relay.close();
-  });
-  const url = new URL(to);
-  url.hostname = '127.0.0.1';
-  url.port = String((relay.address() as AddressInfo).port);
-  return {
-    url: url.toString(),
-    silenceAll() {
-      for (const pair of pairs) pair.silent = true;
-      return pairs.size;
-    },
-  };
-}
-
 t.test('a session that goes silent is found by the heartbeat, replaced, and resets', async (t) => {
-  const relay = await silenceableRelay(t, new URL(listenerUrl));
+  const relay = await startTcpRelay(t, new URL(listenerUrl));
   const feed = await openFeed(t, { url: relay.url, heartbeat: { intervalMs: 50, timeoutMs: 250 }, before: (store) => store.insertAccessToken(userAccessToken()) });
   t.equal(relay.silenceAll(), 1, 'the listening session is cut off without a word');
   await feed.resets.next();

@@ -7,6 +7,7 @@ import { createPostgresStore } from '../../src/store/postgres.js';
 import { isLiveRefreshToken } from '../../src/store/records.js';
 import type { TokenStore } from '../../src/store/types.js';
 import { withTestDatabase } from '../helpers/postgres.js';
+import { startTcpRelay } from '../helpers/tcp-relay.js';
 import { T0, refreshFamily, refreshToken, userApiToken } from '../helpers/store-contract.js';
 
 const database = await withTestDatabase(t);
@@ -90,4 +91,27 @@ t.test('a statement beyond the statement timeout fails closed with ERR_STORE_UNA
   });
   await other.query('ROLLBACK');
   t.same(await store.getRefreshToken('rt-1'), refreshToken(), 'the presented token stays unused');
+});
+
+t.test('a database that stops answering fails each call closed after the statement timeout, and the store recovers', async (t) => {
+  const schema = await database.newSchema();
+  const relay = await startTcpRelay(t, new URL(database.url));
+  const store = createPostgresStore({ connectionString: relay.url, schema, statementTimeoutMs: 500, connectTimeoutMs: 500 });
+  t.teardown(() => store.close());
+  await store.migrate();
+  await store.ping();
+  relay.setMode('blackhole');
+  // Pooled connections go silent and new ones never answer: no server-side timeout can fire.
+  const outcomes = await Promise.all(
+    Array.from({ length: 3 }, () =>
+      store.ping().then(
+        () => 'answered',
+        (err: unknown) => (err as { code?: string }).code,
+      ),
+    ),
+  );
+  t.strictSame(outcomes, ['ERR_STORE_UNAVAILABLE', 'ERR_STORE_UNAVAILABLE', 'ERR_STORE_UNAVAILABLE'], 'every call fails closed instead of waiting forever');
+  relay.setMode('pass');
+  await store.ping();
+  t.pass('answers again once the database does');
 });
