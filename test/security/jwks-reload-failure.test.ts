@@ -120,9 +120,10 @@ t.test('over HTTP: a bad JWKS file keeps the last good set; a removed kid is 401
   await waitFor('the new kid to be accepted', async () => (await call(nextToken)).status === 200);
   t.pass('a new kid is accepted without restart');
 
-  const before = s.upstream.received.length;
   await writeJwksFile(s.jwksPath, { keys: [next.jwk] });
+  // Until the reload is read the old kid is still accepted (and forwarded): count from its refusal.
   await waitFor('the old kid to be refused', async () => (await call(token)).status === 401);
+  const before = s.upstream.received.length;
   t.strictSame(await call(token), { status: 401, challenge: 'Bearer realm="m2m-gateway", error="invalid_token"', code: 'ERR_AUTH_KID_UNKNOWN' }, 'the rotated-out kid is refused, although its token was cached');
   t.match(await call(nextToken), { status: 200 });
   t.equal(s.upstream.received.length, before + 1, 'only the allowed call reached the upstream');

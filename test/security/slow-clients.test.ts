@@ -14,7 +14,7 @@ import { leakedSecrets } from '../helpers/log-sink.js';
 import { rawExchange } from '../helpers/raw-http.js';
 import { openRawConnection } from '../helpers/raw-connection.js';
 import { parseResponses, statusOfFreshGet } from '../helpers/raw-response.js';
-import { startProcessScenario, watchResources } from '../helpers/process-resources.js';
+import { metricSeries, seriesValue, startProcessScenario, watchResources } from '../helpers/process-resources.js';
 import { startScenario } from '../helpers/scenario.js';
 import { waitFor } from '../helpers/wait.js';
 
@@ -178,6 +178,8 @@ t.test(`${SLOW} slowloris, ${SLOW} slow bodies and ${SLOW} hung upstream request
     const timer = setInterval(() => res.write('.'), 200);
     res.on('close', () => clearInterval(timer));
   });
+  // Every connection counts against the cap, the kept-alive one of the last check too: start from none.
+  await waitFor('no client connection left open', async () => seriesValue(await metricSeries(s.gateway), 'm2m_gateway_open_connections{listener="proxy"}') === 0, { timeoutMs: GIVE_UP_MS });
   const before = s.upstream.started();
   const held = Array.from({ length: CAP }, () => openRawConnection(port, { giveUpMs: 60_000 }));
   t.teardown(() => held.forEach((c) => c.destroy()));
