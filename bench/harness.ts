@@ -6,7 +6,7 @@
  */
 import { execFile, spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { accessSync, constants, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { accessSync, constants, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { availableParallelism, tmpdir } from 'node:os';
 import { connect, createServer, type AddressInfo } from 'node:net';
 import { dirname, join, resolve } from 'node:path';
@@ -27,6 +27,8 @@ export interface Sample {
   p99: number;
   errors: number;
   non2xx: number;
+  /** CPU microseconds per request of the process measured, when it was watched. */
+  cpuUsPerRequest?: number;
 }
 
 /** An executable on PATH or in the sbin directories (nginx and HAProxy live there), or undefined. */
@@ -87,9 +89,9 @@ function startChild(args: string[], env: NodeJS.ProcessEnv = {}, cpus?: string):
 }
 
 /** The fast upstream of bench/upstream.ts in its own process (on `cpus`), and its URL. */
-export async function startUpstream(cpus?: string): Promise<{ url: string; stop: () => void }> {
+export async function startUpstream(cpus?: string): Promise<{ url: string; pid: number; stop: () => void }> {
   const upstream = await startChild([join(here, 'upstream.js')], {}, cpus);
-  return { url: `http://127.0.0.1:${upstream.firstLine.trim()}`, stop: () => upstream.child.kill('SIGTERM') };
+  return { url: `http://127.0.0.1:${upstream.firstLine.trim()}`, pid: upstream.child.pid!, stop: () => upstream.child.kill('SIGTERM') };
 }
 
 /** A Node script of dist/bench (a peer) in its own process on `cpus`, printing its port first; its URL. */
@@ -146,6 +148,28 @@ async function waitPort(port: number, signal: AbortSignal): Promise<void> {
     if (Date.now() >= deadline) throw new BenchError(`nothing listened on port ${port} within 10 s`);
     await new Promise((resolveLater) => setTimeout(resolveLater, 50));
   }
+}
+
+/** Linux's USER_HZ, the unit of /proc CPU times (`getconf CLK_TCK`). */
+const CLOCK_TICKS = 100;
+
+/**
+ * CPU seconds (user + system) a process and its descendants have used so far (Linux /proc, clock
+ * ticks of 10 ms): read around a load run, divided by its requests, it gives the CPU cost of a
+ * request, which a machine shared with other work disturbs far less than the requests per second.
+ */
+export function cpuSeconds(pid: number): number {
+  let ticks = 0;
+  for (const task of readdirSync(`/proc/${pid}/task`)) {
+    const stat = readFileSync(`/proc/${pid}/task/${task}/stat`, 'utf8');
+    // Fields after the parenthesised command: state is field 3, utime 14 and stime 15.
+    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    ticks += Number(fields[11]) + Number(fields[12]);
+    for (const child of readFileSync(`/proc/${pid}/task/${task}/children`, 'utf8').split(' ')) {
+      if (child.trim() !== '') ticks += cpuSeconds(Number(child)) * CLOCK_TICKS;
+    }
+  }
+  return ticks / CLOCK_TICKS;
 }
 
 /** The resident set size of a process, in bytes (Linux /proc). */
@@ -292,9 +316,16 @@ export function median(xs: number[]): number {
 }
 
 /** Medians of a scenario's samples; failures are summed (non-2xx answers and socket errors). */
-export function summarize(scenario: string, samples: readonly Sample[]): { scenario: string; rps: number; p50: number; p99: number; non2xx: number } {
+export function summarize(scenario: string, samples: readonly Sample[]): { scenario: string; rps: number; p50: number; p99: number; non2xx: number; cpuUsPerRequest: number } {
   const mine = samples.filter((x) => x.scenario === scenario);
-  return { scenario, rps: median(mine.map((x) => x.rps)), p50: median(mine.map((x) => x.p50)), p99: median(mine.map((x) => x.p99)), non2xx: mine.reduce((a, x) => a + x.non2xx + x.errors, 0) };
+  return {
+    scenario,
+    rps: median(mine.map((x) => x.rps)),
+    p50: median(mine.map((x) => x.p50)),
+    p99: median(mine.map((x) => x.p99)),
+    non2xx: mine.reduce((a, x) => a + x.non2xx + x.errors, 0),
+    cpuUsPerRequest: median(mine.map((x) => x.cpuUsPerRequest ?? NaN)),
+  };
 }
 
 /** The raw run as JSON in bench/results/ (not committed), named `<name>-<epoch ms>.json`; answers the path. */
