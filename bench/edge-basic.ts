@@ -73,11 +73,11 @@ async function main(): Promise<void> {
       const first = await fetch(url, { headers: s.headers });
       await first.body?.cancel();
       if (first.status !== 200) throw new BenchError(`${s.name}: the credential was refused (${first.status})`);
-      await load(url, s.headers, 1, connections); // warm-up: JIT, pools, caches
+      await load(url, { headers: s.headers }, 1, connections); // warm-up: JIT, pools, caches
     }
     for (let round = 1; round <= rounds; round += 1) {
       for (const s of scenarios) {
-        const r = await load(url, s.headers, seconds, connections);
+        const r = await load(url, { headers: s.headers }, seconds, connections);
         samples.push(sampleOf(s.name, round, r));
         progress(round, s.name, r);
       }
@@ -88,12 +88,12 @@ async function main(): Promise<void> {
 
   const summary = scenarios.map((s) => summarize(s.name, samples));
   const bearer = summary[0]!.rps;
-  console.log(`\n${rounds} interleaved rounds × ${seconds} s, ${connections} connections, autocannon, Node ${process.version}\n`);
+  console.log(`\n${rounds} interleaved rounds × ${seconds} s, ${connections} connections, wrk, Node ${process.version}\n`);
   console.log(
     [
       '| scenario | req/s (median) | p50 ms | p99 ms | × bearer | failures |',
       '|---|---:|---:|---:|---:|---:|',
-      ...summary.map((x) => `| ${x.scenario} | ${x.rps.toFixed(0)} | ${x.p50} | ${x.p99} | ${(x.rps / bearer).toFixed(2)} | ${x.non2xx} |`),
+      ...summary.map((x) => `| ${x.scenario} | ${x.rps.toFixed(0)} | ${x.p50.toFixed(3)} | ${x.p99.toFixed(3)} | ${(x.rps / bearer).toFixed(2)} | ${x.non2xx} |`),
     ].join('\n'),
   );
   saveResults('edge-basic', { rounds, seconds, connections, node: process.version, samples, summary });

@@ -8,7 +8,9 @@
  * `--store sqlite` runs the exchange on the SQLite store (the default deployment) in a fresh
  * temporary file, WAL and durability as deployed; the default is the in-memory store.
  *
- *   npm run build && node dist/bench/exchange.js [--seconds 3] [--rounds 3] [--algorithms ES256,EdDSA] [--store memory|sqlite]
+ *   npm run build && node dist/bench/exchange.js [--seconds 3] [--rounds 3] [--algorithms ES256,EdDSA] [--store memory|sqlite] [--json]
+ *
+ * `--json` prints the medians as one JSON array instead of the table (`npm run bench` reads it).
  */
 import { randomBytes, randomUUID } from 'node:crypto';
 import { mkdtempSync, rmSync } from 'node:fs';
@@ -33,7 +35,7 @@ import { createJwtSigner } from '../src/tokens/signer.js';
 import { median } from './harness.js';
 
 const { values } = parseArgs({
-  options: { seconds: { type: 'string', default: '3' }, rounds: { type: 'string', default: '3' }, algorithms: { type: 'string', default: 'RS256,ES256,EdDSA' }, store: { type: 'string', default: 'memory' } },
+  options: { seconds: { type: 'string', default: '3' }, rounds: { type: 'string', default: '3' }, algorithms: { type: 'string', default: 'RS256,ES256,EdDSA' }, store: { type: 'string', default: 'memory' }, json: { type: 'boolean', default: false } },
 });
 const seconds = Number(values.seconds);
 const rounds = Number(values.rounds);
@@ -106,7 +108,7 @@ async function timed(fn: () => unknown | Promise<unknown>): Promise<number> {
 }
 
 async function main(): Promise<void> {
-  const rows: string[] = [];
+  const results: { algorithm: SigningAlgorithm; exchangesPerSecond: number; bareSignsPerSecond: number }[] = [];
   for (const algorithm of values.algorithms.split(',') as SigningAlgorithm[]) {
     const { service, credentials, bare, store } = await setup(algorithm);
     let i = 0;
@@ -124,12 +126,16 @@ async function main(): Promise<void> {
     const m = median(mine);
     const b = median(theirs);
     await store.close();
-    rows.push(`| ${algorithm} | ${m.toFixed(0)} | ${b.toFixed(0)} | ${(m / b).toFixed(2)} |`);
+    results.push({ algorithm, exchangesPerSecond: m, bareSignsPerSecond: b });
+  }
+  if (values.json) {
+    console.log(JSON.stringify(results));
+    return;
   }
   console.log(`\n${rounds} interleaved rounds × ${seconds} s, one process, ${values.store} store, Node ${process.version}\n`);
   console.log('| algorithm | exchanges/s (median) | bare fast-jwt signs/s | ratio |');
   console.log('|---|---:|---:|---:|');
-  console.log(rows.join('\n'));
+  console.log(results.map((r) => `| ${r.algorithm} | ${r.exchangesPerSecond.toFixed(0)} | ${r.bareSignsPerSecond.toFixed(0)} | ${(r.exchangesPerSecond / r.bareSignsPerSecond).toFixed(2)} |`).join('\n'));
 }
 
 main().catch((err: unknown) => {

@@ -1,14 +1,14 @@
 /**
  * What every side-by-side benchmark shares: the processes it measures (the fast upstream and the
  * gateway exactly as `npm start` runs it, each a child process on loopback), the load generator
- * and the statistics. Keeping them in one place keeps the benchmarks comparable.
+ * (wrk, driven by bench/load.lua), where each runs (CPU pinning) and the statistics. Keeping them
+ * in one place keeps the benchmarks comparable.
  */
-import autocannon from 'autocannon';
-import { spawn, type ChildProcess } from 'node:child_process';
+import { execFile, spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { createServer, type AddressInfo } from 'node:net';
+import { accessSync, constants, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { availableParallelism, tmpdir } from 'node:os';
+import { connect, createServer, type AddressInfo } from 'node:net';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import pg from 'pg';
@@ -18,7 +18,7 @@ const here = dirname(fileURLToPath(import.meta.url));
 /** The repository root (this file runs from dist/bench/). */
 export const root = resolve(here, '..', '..');
 
-/** One measured load run, as the reports keep it. */
+/** One measured load run, as the reports keep it; latencies in milliseconds. */
 export interface Sample {
   scenario: string;
   round: number;
@@ -27,11 +27,52 @@ export interface Sample {
   p99: number;
   errors: number;
   non2xx: number;
+  /** CPU microseconds per request of the process measured, when it was watched. */
+  cpuUsPerRequest?: number;
 }
 
-function startChild(args: string[], env: NodeJS.ProcessEnv = {}): Promise<{ child: ChildProcess; firstLine: string }> {
+/** An executable on PATH or in the sbin directories (nginx and HAProxy live there), or undefined. */
+export function findTool(name: string): string | undefined {
+  const dirs = [...(process.env['PATH'] ?? '').split(':'), '/usr/local/sbin', '/usr/sbin', '/sbin'];
+  for (const dir of dirs) {
+    if (dir === '') continue;
+    try {
+      accessSync(join(dir, name), constants.X_OK);
+      return join(dir, name);
+    } catch {
+      // not here
+    }
+  }
+  return undefined;
+}
+
+/**
+ * Which CPUs each side runs on. With two or more cores and taskset (util-linux): the load
+ * generator and the upstream share core 0, the proxy under test (the gateway or a peer) has core 1
+ * alone; the direct run puts wrk on core 1, so the upstream is measured with a core to itself.
+ * Anything else runs unpinned. Either way the ratios are what compare, not the absolute numbers.
+ */
+export interface Pinning {
+  readonly load?: string;
+  readonly upstream?: string;
+  readonly proxy?: string;
+  readonly description: string;
+}
+
+export function pinning(): Pinning {
+  if (availableParallelism() < 2 || findTool('taskset') === undefined) return { description: 'unpinned (fewer than 2 cores or no taskset)' };
+  return { load: '0', upstream: '0', proxy: '1', description: 'taskset: wrk and the upstream on core 0, the proxy under test on core 1 (direct: wrk on core 1)' };
+}
+
+/** `command args` run on `cpus` through taskset, or as is when `cpus` is undefined. */
+export function pinned(cpus: string | undefined, command: string, args: readonly string[]): [string, string[]] {
+  return cpus === undefined ? [command, [...args]] : ['taskset', ['-c', cpus, command, ...args]];
+}
+
+function startChild(args: string[], env: NodeJS.ProcessEnv = {}, cpus?: string): Promise<{ child: ChildProcess; firstLine: string }> {
   return new Promise((resolvePromise, reject) => {
-    const child = spawn(process.execPath, args, { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'inherit'] });
+    const [command, argv] = pinned(cpus, process.execPath, args);
+    const child = spawn(command, argv, { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'inherit'] });
     let buffered = '';
     const onData = (chunk: Buffer) => {
       buffered += chunk.toString();
@@ -47,13 +88,99 @@ function startChild(args: string[], env: NodeJS.ProcessEnv = {}): Promise<{ chil
   });
 }
 
-/** The fast upstream of bench/upstream.ts in its own process, and its URL. */
-export async function startUpstream(): Promise<{ url: string; stop: () => void }> {
-  const upstream = await startChild([join(here, 'upstream.js')]);
-  return { url: `http://127.0.0.1:${upstream.firstLine.trim()}`, stop: () => upstream.child.kill('SIGTERM') };
+/** The fast upstream of bench/upstream.ts in its own process (on `cpus`), and its URL. */
+export async function startUpstream(cpus?: string): Promise<{ url: string; pid: number; stop: () => void }> {
+  const upstream = await startChild([join(here, 'upstream.js')], {}, cpus);
+  return { url: `http://127.0.0.1:${upstream.firstLine.trim()}`, pid: upstream.child.pid!, stop: () => upstream.child.kill('SIGTERM') };
 }
 
-function freePort(): Promise<number> {
+/** A Node script of dist/bench (a peer) in its own process on `cpus`, printing its port first; its URL. */
+export async function startNodePeer(script: string, args: string[], cpus?: string): Promise<{ url: string; pid: number; stop: () => void }> {
+  const peer = await startChild([join(here, script), ...args], {}, cpus);
+  return { url: `http://127.0.0.1:${peer.firstLine.trim()}`, pid: peer.child.pid!, stop: () => peer.child.kill('SIGTERM') };
+}
+
+/**
+ * A foreign server (nginx, HAProxy) in the foreground on `cpus`, its output kept in `logPath`.
+ * Resolves once `port` accepts connections; rejects when the process exits first.
+ */
+export async function startServer(command: string, args: string[], port: number, logPath: string, cpus?: string): Promise<{ pid: number; stop: () => Promise<void> }> {
+  const [file, argv] = pinned(cpus, command, args);
+  const child = spawn(file, argv, { stdio: ['ignore', 'pipe', 'pipe'] });
+  let output = '';
+  child.stdout.on('data', (chunk: Buffer) => (output += chunk.toString()));
+  child.stderr.on('data', (chunk: Buffer) => (output += chunk.toString()));
+  const exited = new AbortController();
+  const closed = new Promise<void>((resolveClosed) =>
+    child.once('exit', (code) => {
+      writeFileSync(logPath, output);
+      exited.abort(new BenchError(`${command} exited with ${code} before it listened: ${output.trim().slice(0, 500)}`));
+      resolveClosed();
+    }),
+  );
+  const stop = () => {
+    if (child.exitCode === null && child.signalCode === null) child.kill('SIGTERM');
+    return closed;
+  };
+  try {
+    await waitPort(port, exited.signal);
+  } catch (err) {
+    await stop();
+    throw exited.signal.aborted ? exited.signal.reason : err;
+  }
+  return { pid: child.pid!, stop };
+}
+
+/** Polls until `port` on loopback accepts a connection (10 s at most). */
+async function waitPort(port: number, signal: AbortSignal): Promise<void> {
+  const deadline = Date.now() + 10_000;
+  for (;;) {
+    signal.throwIfAborted();
+    const open = await new Promise<boolean>((resolveOpen) => {
+      const socket = connect(port, '127.0.0.1');
+      socket.once('connect', () => {
+        socket.destroy();
+        resolveOpen(true);
+      });
+      socket.once('error', () => resolveOpen(false));
+    });
+    if (open) return;
+    if (Date.now() >= deadline) throw new BenchError(`nothing listened on port ${port} within 10 s`);
+    await new Promise((resolveLater) => setTimeout(resolveLater, 50));
+  }
+}
+
+/** Linux's USER_HZ, the unit of /proc CPU times (`getconf CLK_TCK`). */
+const CLOCK_TICKS = 100;
+
+/**
+ * CPU seconds (user + system) a process and its descendants have used so far (Linux /proc, clock
+ * ticks of 10 ms): read around a load run, divided by its requests, it gives the CPU cost of a
+ * request, which a machine shared with other work disturbs far less than the requests per second.
+ */
+export function cpuSeconds(pid: number): number {
+  let ticks = 0;
+  for (const task of readdirSync(`/proc/${pid}/task`)) {
+    const stat = readFileSync(`/proc/${pid}/task/${task}/stat`, 'utf8');
+    // Fields after the parenthesised command: state is field 3, utime 14 and stime 15.
+    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    ticks += Number(fields[11]) + Number(fields[12]);
+    for (const child of readFileSync(`/proc/${pid}/task/${task}/children`, 'utf8').split(' ')) {
+      if (child.trim() !== '') ticks += cpuSeconds(Number(child)) * CLOCK_TICKS;
+    }
+  }
+  return ticks / CLOCK_TICKS;
+}
+
+/** The resident set size of a process, in bytes (Linux /proc). */
+export function rssOf(pid: number): number {
+  const status = readFileSync(`/proc/${pid}/status`, 'utf8');
+  const kb = /^VmRSS:\s+(\d+) kB$/m.exec(status)?.[1];
+  if (kb === undefined) throw new BenchError(`no VmRSS for process ${pid}`);
+  return Number(kb) * 1024;
+}
+
+export function freePort(): Promise<number> {
   return new Promise((resolvePort, reject) => {
     const server = createServer();
     server.once('error', reject);
@@ -67,6 +194,7 @@ function freePort(): Promise<number> {
 export interface BenchGateway {
   /** The proxy listener. */
   readonly url: string;
+  readonly pid: number;
   /** The admin listener (/metrics, /readyz). */
   readonly adminUrl: string;
   /** SIGTERM (the gateway drains, then exits), then waits for the exit. */
@@ -79,11 +207,12 @@ export interface BenchGateway {
  * may hold keys. `env` is added to the child's environment, for `${NAME}` references in `config`.
  * Resolves once `/readyz` answers 200; rejects when the gateway exits first.
  */
-export async function startGateway(dir: string, config: string, env: NodeJS.ProcessEnv = {}): Promise<BenchGateway> {
+export async function startGateway(dir: string, config: string, env: NodeJS.ProcessEnv = {}, options: { cpus?: string; nodeOptions?: string[]; name?: string } = {}): Promise<BenchGateway> {
   const ports = { proxy: await freePort(), admin: await freePort() };
-  const path = join(dir, 'gateway.yaml');
+  const path = join(dir, `${options.name ?? 'gateway'}.yaml`);
   writeFileSync(path, `server: { host: 127.0.0.1, port: ${ports.proxy} }\nadmin: { host: 127.0.0.1, port: ${ports.admin} }\nlog: { level: warn }\n${config}`, { mode: 0o600 });
-  const child = spawn(process.execPath, [join(root, 'dist', 'src', 'main.js'), 'serve', '--config', path], { env: { ...process.env, ...env }, stdio: ['ignore', 'ignore', 'inherit'] });
+  const [command, argv] = pinned(options.cpus, process.execPath, [...(options.nodeOptions ?? []), join(root, 'dist', 'src', 'main.js'), 'serve', '--config', path]);
+  const child = spawn(command, argv, { env: { ...process.env, ...env }, stdio: ['ignore', 'ignore', 'inherit'], cwd: dir });
   const exited = new AbortController();
   const closed = new Promise<void>((resolveClosed) =>
     child.once('exit', (code) => {
@@ -102,21 +231,82 @@ export async function startGateway(dir: string, config: string, env: NodeJS.Proc
     await stop();
     throw exited.signal.aborted ? exited.signal.reason : err;
   }
-  return { url: `http://127.0.0.1:${ports.proxy}`, adminUrl, stop };
+  return { url: `http://127.0.0.1:${ports.proxy}`, pid: child.pid!, adminUrl, stop };
 }
 
-/** Closed-loop load on one URL: `connections` keep-alive connections, no pipelining. */
-export function load(url: string, headers: Record<string, string>, seconds: number, connections: number): Promise<autocannon.Result> {
-  return autocannon({ url, headers, connections, duration: seconds, pipelining: 1 });
+/** What one wrk run measured; latencies in milliseconds. */
+export interface LoadResult {
+  readonly requests: number;
+  readonly rps: number;
+  readonly p50: number;
+  readonly p99: number;
+  /** Socket errors: connect, read, write, timeout. */
+  readonly errors: number;
+  /** Answers with a status of 400 or more (wrk counts nothing else). */
+  readonly non2xx: number;
+}
+
+/** The requests of a load run: extra headers, another method with a body, tokens taken in turn. */
+export interface LoadRequest {
+  readonly headers?: Readonly<Record<string, string>>;
+  readonly method?: string;
+  readonly body?: string;
+  /** A file of tokens, one per line, each sent as `header: prefix + token`, in turn. */
+  readonly tokens?: { readonly file: string; readonly header: string; readonly prefix?: string };
+}
+
+const WRK_INSTALL = 'apt-get install -y wrk';
+
+/** wrk's path, or a BenchError saying how to install it: every load run needs it. */
+export function requireWrk(): string {
+  const wrk = findTool('wrk');
+  if (wrk === undefined) throw new BenchError(`wrk (the load generator) is not installed: ${WRK_INSTALL}`);
+  return wrk;
+}
+
+/**
+ * Closed-loop load on one URL with wrk (one thread on `cpus`): `connections` keep-alive
+ * connections, no pipelining, for `seconds`.
+ */
+export function load(url: string, request: LoadRequest, seconds: number, connections: number, cpus?: string): Promise<LoadResult> {
+  const headerLines = Object.entries(request.headers ?? {}).map(([name, value]) => `${name}: ${value}`);
+  const env: NodeJS.ProcessEnv = { ...process.env, BENCH_HEADERS: headerLines.join('\n') };
+  if (request.method !== undefined) env['BENCH_METHOD'] = request.method;
+  if (request.body !== undefined) env['BENCH_BODY'] = request.body;
+  if (request.tokens !== undefined) {
+    env['BENCH_TOKENS'] = request.tokens.file;
+    env['BENCH_TOKEN_HEADER'] = request.tokens.header;
+    env['BENCH_TOKEN_PREFIX'] = request.tokens.prefix ?? '';
+  }
+  const args = ['-t', '1', '-c', String(connections), '-d', `${seconds}s`, '--timeout', '10s', '-s', join(root, 'bench', 'load.lua'), url];
+  const [command, argv] = pinned(cpus, requireWrk(), args);
+  return new Promise((resolveLoad, reject) => {
+    execFile(command, argv, { env, maxBuffer: 1 << 20 }, (err, stdout, stderr) => {
+      const line = stdout.split('\n').find((l) => l.startsWith('BENCH_JSON '));
+      if (err !== null || line === undefined) {
+        reject(new BenchError(`wrk on ${url} failed: ${err?.message ?? 'no BENCH_JSON line'} ${stderr.trim()} ${stdout.trim()}`.slice(0, 800)));
+        return;
+      }
+      const r = JSON.parse(line.slice('BENCH_JSON '.length)) as Record<string, number>;
+      resolveLoad({
+        requests: r['requests']!,
+        rps: r['requests']! / (r['durationUs']! / 1e6),
+        p50: r['p50Us']! / 1000,
+        p99: r['p99Us']! / 1000,
+        errors: r['connect']! + r['read']! + r['write']! + r['timeout']!,
+        non2xx: r['status']!,
+      });
+    });
+  });
 }
 
 /** One line per measured run on stderr, so progress shows while the table waits for the end. */
-export function progress(round: number, scenario: string, r: autocannon.Result, extra = ''): void {
-  console.error(`round ${round} ${scenario.padEnd(18)} ${r.requests.average.toFixed(0).padStart(7)} req/s  p50 ${r.latency.p50} ms  p99 ${r.latency.p99} ms  non2xx ${r.non2xx} errors ${r.errors}${extra}`);
+export function progress(round: number, scenario: string, r: LoadResult, extra = ''): void {
+  console.error(`round ${round} ${scenario.padEnd(24)} ${r.rps.toFixed(0).padStart(7)} req/s  p50 ${r.p50.toFixed(3)} ms  p99 ${r.p99.toFixed(3)} ms  non2xx ${r.non2xx} errors ${r.errors}${extra}`);
 }
 
-export function sampleOf(scenario: string, round: number, r: autocannon.Result): Sample {
-  return { scenario, round, rps: r.requests.average, p50: r.latency.p50, p99: r.latency.p99, errors: r.errors, non2xx: r.non2xx };
+export function sampleOf(scenario: string, round: number, r: LoadResult): Sample {
+  return { scenario, round, rps: r.rps, p50: r.p50, p99: r.p99, errors: r.errors, non2xx: r.non2xx };
 }
 
 export function median(xs: number[]): number {
@@ -126,9 +316,16 @@ export function median(xs: number[]): number {
 }
 
 /** Medians of a scenario's samples; failures are summed (non-2xx answers and socket errors). */
-export function summarize(scenario: string, samples: readonly Sample[]): { scenario: string; rps: number; p50: number; p99: number; non2xx: number } {
+export function summarize(scenario: string, samples: readonly Sample[]): { scenario: string; rps: number; p50: number; p99: number; non2xx: number; cpuUsPerRequest: number } {
   const mine = samples.filter((x) => x.scenario === scenario);
-  return { scenario, rps: median(mine.map((x) => x.rps)), p50: median(mine.map((x) => x.p50)), p99: median(mine.map((x) => x.p99)), non2xx: mine.reduce((a, x) => a + x.non2xx + x.errors, 0) };
+  return {
+    scenario,
+    rps: median(mine.map((x) => x.rps)),
+    p50: median(mine.map((x) => x.p50)),
+    p99: median(mine.map((x) => x.p99)),
+    non2xx: mine.reduce((a, x) => a + x.non2xx + x.errors, 0),
+    cpuUsPerRequest: median(mine.map((x) => x.cpuUsPerRequest ?? NaN)),
+  };
 }
 
 /** The raw run as JSON in bench/results/ (not committed), named `<name>-<epoch ms>.json`; answers the path. */
@@ -246,9 +443,10 @@ export function benchVendor(): { clientId: string; secret: string } {
 /**
  * A gateway with the token service on `store` (a YAML flow mapping), routing /api to the upstream
  * for tenant tokens (and, with `basic`, for their Basic client credentials, exchanged at the edge).
+ * With `unlimited` the token endpoint's rate limits are out of the way, for loading it.
  * Its keys are generated for this config: one process per config.
  */
-export function tokenServiceConfig(dir: string, store: string, upstreamUrl: string, vendor: { clientId: string; secret: string }, options: { basic?: boolean } = {}): string {
+export function tokenServiceConfig(dir: string, store: string, upstreamUrl: string, vendor: { clientId: string; secret: string }, options: { basic?: boolean; unlimited?: boolean } = {}): string {
   return `
 dataDir: ${JSON.stringify(dir)}
 store: ${store}
@@ -258,7 +456,7 @@ tokenService:
   vendor: { clientId: ${vendor.clientId}, secret: ${JSON.stringify(vendor.secret)} }
   secretKey: ${JSON.stringify(randomBytes(32).toString('base64url'))}
   keyEncryptionKey: ${JSON.stringify(randomBytes(32).toString('base64url'))}
-${BENCH_DIRECTORY}routes:
+${options.unlimited === true ? '  rateLimit: { perClientPerMinute: 1000000, perPeerPerMinute: 1000000 }\n' : ''}${BENCH_DIRECTORY}routes:
   - { name: api, pathPrefix: /api, upstream: "${upstreamUrl}", auth: { tokenTypes: [tenantAccessToken, tenantApiToken]${options.basic === true ? ', basic: true' : ''} } }
 `;
 }

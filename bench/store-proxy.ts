@@ -138,16 +138,16 @@ async function main(): Promise<void> {
       const first = await fetch(url, { headers: headers[p.store][p.credential] });
       await first.body?.cancel();
       if (first.status !== 200) throw new BenchError(`${p.scenario}: the credential was refused (${first.status})`);
-      await load(url, headers[p.store][p.credential], 1, connections); // warm-up: JIT, pools, caches
+      await load(url, { headers: headers[p.store][p.credential] }, 1, connections); // warm-up: JIT, pools, caches
     }
     for (let round = 1; round <= rounds; round += 1) {
       for (const p of pairs) {
         const gateway = gateways[p.store];
         const before = await storeCalls(gateway);
-        const r = await load(`${gateway.url}/api/x`, headers[p.store][p.credential], seconds, connections);
+        const r = await load(`${gateway.url}/api/x`, { headers: headers[p.store][p.credential] }, seconds, connections);
         const calls = callsBetween(before, await storeCalls(gateway));
         const total = Object.values(calls).reduce((a, n) => a + n, 0);
-        samples.push({ ...sampleOf(p.scenario, round, r), store: p.store, credential: p.credential, requests: r.requests.total, storeCalls: calls });
+        samples.push({ ...sampleOf(p.scenario, round, r), store: p.store, credential: p.credential, requests: r.requests, storeCalls: calls });
         progress(round, p.scenario, r, `  store calls ${total}`);
       }
     }
@@ -171,10 +171,10 @@ async function main(): Promise<void> {
     ...rows.map((x) => {
       const total = Object.values(x.storeCalls).reduce((a, n) => a + n, 0);
       const byOperation = Object.entries(x.storeCalls).map(([operation, n]) => `${operation} ${n}`).join(', ');
-      return `| ${x.credential} | ${x.store} | ${x.rps.toFixed(0)} | ${x.p50} | ${x.p99} | ${(x.rps / sqliteOf(x.credential).rps).toFixed(2)} | ${x.requests} | ${total}${byOperation === '' ? '' : ` (${byOperation})`} | ${x.non2xx} |`;
+      return `| ${x.credential} | ${x.store} | ${x.rps.toFixed(0)} | ${x.p50.toFixed(3)} | ${x.p99.toFixed(3)} | ${(x.rps / sqliteOf(x.credential).rps).toFixed(2)} | ${x.requests} | ${total}${byOperation === '' ? '' : ` (${byOperation})`} | ${x.non2xx} |`;
     }),
   ];
-  console.log(`\n${rounds} interleaved rounds × ${seconds} s, ${connections} connections, autocannon, Node ${process.version}, PostgreSQL ${serverVersion}`);
+  console.log(`\n${rounds} interleaved rounds × ${seconds} s, ${connections} connections, wrk, Node ${process.version}, PostgreSQL ${serverVersion}`);
   console.log('Requests and store calls are totals over the measured windows of every round.\n');
   console.log(lines.join('\n'));
   saveResults('stores', { rounds, seconds, connections, node: process.version, postgres: { server: redacted(serverUrl), version: serverVersion }, samples, summary: rows });
