@@ -1,11 +1,10 @@
-import { watch, type FSWatcher } from 'node:fs';
 import { readFile, stat } from 'node:fs/promises';
-import { basename, dirname } from 'node:path';
 import type { Logger } from 'pino';
 import { request } from 'undici';
 import type { Clock } from '../clock.js';
 import type { CompiledIssuer, CompiledJwksFile, CompiledJwksUrl } from '../config/types.js';
 import type { Metrics } from '../metrics.js';
+import { watchDirectoryOf } from '../watch-directory.js';
 import { diffKeySets, parseJwks, type KeySet, type PreparedKey } from './jwks.js';
 
 /** What changed when a source swapped its key set; `removed` also lists kids whose key changed. */
@@ -101,7 +100,7 @@ export function createFileKeySource(
   const pollIntervalMs = options.pollIntervalMs ?? 5000;
   const holder = createHolder(issuer, deps.clock);
   const log = deps.log.child({ issuer: issuer.name, jwks: 'file' });
-  let watcher: FSWatcher | undefined;
+  let stopWatching = (): void => undefined;
   let poller: NodeJS.Timeout | undefined;
   let closed = false;
   let running: Promise<boolean> | undefined;
@@ -177,19 +176,7 @@ export function createFileKeySource(
 
   function startWatching(): void {
     if (options.watch === false) return;
-    try {
-      const name = basename(file);
-      watcher = watch(dirname(file), { persistent: false }, (_event, changed) => {
-        if (changed === null || changed === name) void reload();
-      });
-      watcher.on('error', (err) => {
-        log.warn({ err: (err as NodeJS.ErrnoException).code }, 'JWKS directory watch failed; polling only');
-        watcher?.close();
-        watcher = undefined;
-      });
-    } catch (err) {
-      log.warn({ err: (err as NodeJS.ErrnoException).code }, 'cannot watch the JWKS directory; polling only');
-    }
+    stopWatching = watchDirectoryOf(file, 'JWKS', log, () => void reload());
   }
 
   return Object.freeze({
@@ -203,8 +190,7 @@ export function createFileKeySource(
     },
     close() {
       closed = true;
-      watcher?.close();
-      watcher = undefined;
+      stopWatching();
       if (poller !== undefined) clearInterval(poller);
     },
     get: (kid: string) => holder.keys()?.get(kid),

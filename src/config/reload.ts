@@ -1,11 +1,11 @@
 import { createHash } from 'node:crypto';
-import { watch, type FSWatcher } from 'node:fs';
 import { stat } from 'node:fs/promises';
-import { basename, dirname, resolve } from 'node:path';
+import { dirname, resolve } from 'node:path';
 import type { Clock } from '../clock.js';
 import { ConfigError } from '../errors.js';
 import type { Logger } from '../log.js';
 import type { Metrics } from '../metrics.js';
+import { watchDirectoryOf } from '../watch-directory.js';
 import type { Env } from './env.js';
 import { parseConfigText, readConfigFile } from './load.js';
 import type { CompiledConfig } from './types.js';
@@ -65,7 +65,7 @@ export function createConfigReloader(options: ConfigReloaderOptions, deps: Confi
   let queuedTrigger: ReloadTrigger = 'file';
   let lastFingerprint: string | undefined;
   let lastSignature: string | undefined;
-  let watcher: FSWatcher | undefined;
+  let stopWatching = (): void => undefined;
   let poller: NodeJS.Timeout | undefined;
   let debounce: NodeJS.Timeout | undefined;
   let closed = false;
@@ -152,20 +152,8 @@ export function createConfigReloader(options: ConfigReloaderOptions, deps: Confi
   }
 
   function startWatching(): void {
-    const name = basename(path);
-    try {
-      watcher = watch(dirname(path), { persistent: false }, (_event, file) => {
-        // `..data` (and its `..data_tmp` step) is how a ConfigMap volume swaps every file at once.
-        if (file === null || file === name || file.startsWith('..data')) changed();
-      });
-      watcher.on('error', (err) => {
-        log.warn({ err: (err as NodeJS.ErrnoException).code }, 'config directory watch failed; polling only');
-        watcher?.close();
-        watcher = undefined;
-      });
-    } catch (err) {
-      log.warn({ err: (err as NodeJS.ErrnoException).code }, 'cannot watch the config directory; polling only');
-    }
+    // `..data` (and its `..data_tmp` step) is how a ConfigMap volume swaps every file at once.
+    stopWatching = watchDirectoryOf(path, 'config', log, changed, (file) => file.startsWith('..data'));
     poller = setInterval(() => void poll(), pollIntervalMs);
     poller.unref();
   }
@@ -185,8 +173,7 @@ export function createConfigReloader(options: ConfigReloaderOptions, deps: Confi
     },
     close() {
       closed = true;
-      watcher?.close();
-      watcher = undefined;
+      stopWatching();
       clearInterval(poller);
       clearTimeout(debounce);
     },
