@@ -44,6 +44,22 @@ export interface TokenScenarioOptions {
   readonly fromFile?: boolean;
 }
 
+/** The roles of the test token service: `admin` holds every permission, `viewer` only `read`. */
+export const TEST_ROLES = [{ id: 'r-admin', key: 'admin', permissions: ['*'] }, { id: 'r-viewer', key: 'viewer', permissions: ['read'] }];
+
+/** The `tokenService` section of a test config, in the YAML shape. */
+export function tokenServiceSection(overrides: Record<string, unknown> = {}): Record<string, unknown> {
+  return {
+    issuer: TS_ISSUER,
+    audience: TS_AUDIENCE,
+    vendor: VENDOR,
+    // Given, so nothing is written to a data directory.
+    keyEncryptionKey: randomBytes(32).toString('base64url'),
+    secretKey: randomBytes(32).toString('base64url'),
+    ...overrides,
+  };
+}
+
 export async function startTokenScenario(options: TokenScenarioOptions = {}): Promise<TokenScenario> {
   const upstream = await startEchoUpstream();
   const u = upstream.url;
@@ -59,16 +75,8 @@ export async function startTokenScenario(options: TokenScenarioOptions = {}): Pr
   const gateway = await startGateway(
     {
       store: options.store ?? { driver: 'memory' },
-      tokenService: {
-        issuer: TS_ISSUER,
-        audience: TS_AUDIENCE,
-        vendor: VENDOR,
-        // Given, so nothing is written to a data directory.
-        keyEncryptionKey: randomBytes(32).toString('base64url'),
-        secretKey: randomBytes(32).toString('base64url'),
-        ...options.tokenService,
-      },
-      directory: { roles: [{ id: 'r-admin', key: 'admin', permissions: ['*'] }, { id: 'r-viewer', key: 'viewer', permissions: ['read'] }], defaultRoleIds: ['r-viewer'] },
+      tokenService: tokenServiceSection(options.tokenService),
+      directory: { roles: TEST_ROLES, defaultRoleIds: ['r-viewer'] },
       ...(options.auth === undefined ? {} : { auth: options.auth }),
       routes: [
         { name: 'public', pathPrefix: '/public', upstream: u, auth: 'none' },

@@ -9,7 +9,6 @@
  * Without promtool the first check is skipped, unless M2M_REQUIRE_PROMTOOL=1 (CI) makes it fail.
  */
 import { spawnSync } from 'node:child_process';
-import { randomBytes } from 'node:crypto';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -18,7 +17,7 @@ import { startEchoUpstream } from '../../scripts/echo-upstream.js';
 import { startGateway } from '../helpers/gateway.js';
 import { startJwksServer } from '../helpers/jwks-server.js';
 import { withTestDatabase } from '../helpers/postgres.js';
-import { basicAuth, TS_AUDIENCE, TS_ISSUER, VENDOR } from '../helpers/token-scenario.js';
+import { basicAuth, TEST_ROLES, tokenServiceSection, VENDOR } from '../helpers/token-scenario.js';
 import { createTestIssuer, mintToken, tamperSignature } from '../helpers/tokens.js';
 import { waitFor } from '../helpers/wait.js';
 
@@ -36,14 +35,8 @@ const gateway = await startGateway(
   {
     dataDir,
     store: { driver: 'postgres', url: database.url },
-    tokenService: {
-      issuer: TS_ISSUER,
-      audience: TS_AUDIENCE,
-      vendor: VENDOR,
-      keyEncryptionKey: randomBytes(32).toString('base64url'),
-      secretKey: randomBytes(32).toString('base64url'),
-    },
-    directory: { roles: [{ id: 'r-admin', key: 'admin', permissions: ['*'] }, { id: 'r-viewer', key: 'viewer', permissions: ['read'] }] },
+    tokenService: tokenServiceSection(),
+    directory: { roles: TEST_ROLES },
     issuers: [{ name: partner.name, issuer: partner.issuer, audience: partner.audience, algorithms: [partner.alg], jwks: { url: jwks.url } }],
     routes: [
       { name: 'public', pathPrefix: '/public', upstream: u, auth: 'none' },
