@@ -24,32 +24,35 @@ const routes = [
   route({ name: 'root', pathPrefix: '/', auth: null, upstream: PUBLIC_UPSTREAM }),
 ];
 
+/** Targets another hop could read as a different path or host: refused with 400 before any route. */
+const AMBIGUOUS_TARGETS = [
+  '/public/../admin',
+  '/public/./../admin',
+  '/public/%2e%2e/admin',
+  '/public/%2E%2E/admin',
+  '/public/.%2e/admin',
+  '/public%2F..%2Fadmin',
+  '/public/..%2fadmin',
+  '/public/..%5Cadmin',
+  '/public\\..\\admin',
+  '/public/%252e%252e/admin',
+  '//admin',
+  '//evil.example/admin',
+  '/public//admin',
+  '/admin;x=1',
+  '/admin;/public',
+  '/admin%3B.css',
+  '/admin%00',
+  '/admin#/../public',
+  'http://evil/',
+  'http://evil/public',
+  'http://user@evil/admin',
+  'evil:443',
+  '*',
+];
+
 t.test('a target the upstream could resolve to another path is refused with 400', async (t) => {
-  const targets = [
-    '/public/../admin',
-    '/public/./../admin',
-    '/public/%2e%2e/admin',
-    '/public/%2E%2E/admin',
-    '/public/.%2e/admin',
-    '/public%2F..%2Fadmin',
-    '/public/..%2fadmin',
-    '/public/..%5Cadmin',
-    '/public\\..\\admin',
-    '/public/%252e%252e/admin',
-    '//admin',
-    '//evil.example/admin',
-    '/public//admin',
-    '/admin;x=1',
-    '/admin;/public',
-    '/admin%3B.css',
-    '/admin%00',
-    '/admin#/../public',
-    'http://evil/',
-    'http://evil/public',
-    'http://user@evil/admin',
-    'evil:443',
-    '*',
-  ];
+  const targets = AMBIGUOUS_TARGETS;
   for (const url of targets) {
     const { decide, authenticator } = testDecider({ routes });
     const d = await decide(requestFacts({ url, headers: [['Host', 'api.example.com'], ['Authorization', `Bearer ${USER_API_TOKEN}`]] }));
@@ -205,29 +208,12 @@ t.test('over HTTP: every target is refused, or reaches the upstream on a path wh
     { name: 'admin', header: [`X-API-KEY: ${admin}`], roles: ['admin'] },
   ];
   const targets = [
-    '/public/../admin',
-    '/public/./../admin',
-    '/public/%2e%2e/admin',
-    '/public/%2E%2E/admin',
-    '/public/.%2e/admin',
+    ...AMBIGUOUS_TARGETS,
     '/public/%2e/x',
-    '/public%2F..%2Fadmin',
-    '/public/..%2fadmin',
-    '/public/..%5Cadmin',
-    '/public\\..\\admin',
-    '/public/%252e%252e/admin',
     '/public/%c0%ae%c0%ae/admin',
     '/public/..;/admin',
     '/public;/../admin',
     '/public/x;/../../admin',
-    '//admin',
-    '//evil.example/admin',
-    '/public//admin',
-    '/admin;x=1',
-    '/admin;/public',
-    '/admin%3B.css',
-    '/admin%00',
-    '/admin#/../public',
     '/ADMIN',
     '/Admin/users',
     '/%61dmin',
@@ -239,12 +225,9 @@ t.test('over HTTP: every target is refused, or reaches the upstream on a path wh
     '/public/admin',
     '/public/x?next=/../admin',
     '/public/@evil.example/x',
-    'http://evil/',
     'http://evil/admin',
     'http://evil/public/x',
     'http://user@evil/public/x',
-    'evil:443',
-    '*',
   ];
   let forwarded = 0;
   for (const target of targets) {
