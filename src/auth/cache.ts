@@ -5,7 +5,7 @@ import type { Metrics } from '../metrics.js';
 import type { Identity } from './identity.js';
 
 /**
- * Verified tokens, keyed by SHA-256 of the whole token (`hashToken`), so two tokens that differ in
+ * Verified tokens, keyed by SHA-256 of the whole token (`tokenKey`), so two tokens that differ in
  * any byte never share an entry (GHSA-rp9m-7r4c-75qg; security case 25).
  */
 export interface VerifiedCache {

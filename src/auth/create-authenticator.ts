@@ -8,7 +8,7 @@ import { createRejectedCache, createVerifiedCache } from './cache.js';
 import { CREDENTIAL_KIND_OF, type Credential, type Identity } from './identity.js';
 import type { PreparedKey } from './jwks.js';
 import { createKeySource, type KeySource } from './key-source.js';
-import { hashToken } from './token-hash.js';
+import { tokenFingerprint, tokenKey } from './token-hash.js';
 import { authError, createTokenVerifier } from './verify.js';
 
 export interface AuthenticatorDeps {
@@ -97,7 +97,7 @@ export function createAuthenticator(config: Pick<CompiledConfig, 'auth' | 'issue
 
   const verifyToken = createTokenVerifier({ issuers, clockToleranceSeconds: auth.clockToleranceSeconds }, { clock, resolveKeys });
 
-  async function coldPath(key: string, fingerprint: string, token: string): Promise<Identity> {
+  async function coldPath(key: string, token: string): Promise<Identity> {
     const generation = keyGeneration;
     try {
       const result = await verifyToken(token);
@@ -105,8 +105,8 @@ export function createAuthenticator(config: Pick<CompiledConfig, 'auth' | 'issue
       return result.identity;
     } catch (err) {
       const error = isGatewayError(err) ? err : new GatewayError('ERR_INTERNAL', 'verification failed unexpectedly', { cause: err });
-      if (error.code === 'ERR_INTERNAL') log.error({ fingerprint, err }, 'token verification failed unexpectedly');
-      else log.debug({ fingerprint, code: error.code, detail: error.detail }, 'token rejected');
+      if (error.code === 'ERR_INTERNAL') log.error({ fingerprint: tokenFingerprint(token), err }, 'token verification failed unexpectedly');
+      else if (log.isLevelEnabled('debug')) log.debug({ fingerprint: tokenFingerprint(token), code: error.code, detail: error.detail }, 'token rejected');
       if (!NOT_REMEMBERED.has(error.code)) rejected.set(key, error.code);
       throw error;
     }
@@ -124,7 +124,7 @@ export function createAuthenticator(config: Pick<CompiledConfig, 'auth' | 'issue
       const { token } = credential;
       // Before any hashing or decoding: the length is all an oversized token costs (security case 5).
       if (token.length > auth.maxTokenBytes) throw authError('ERR_AUTH_TOO_LARGE', 'token over the size cap');
-      const { key, fingerprint } = hashToken(token);
+      const key = tokenKey(token);
       const cached = verified.get(key);
       if (cached !== undefined) return checkKind(cached, credential);
       const code = rejected.get(key);
@@ -132,7 +132,7 @@ export function createAuthenticator(config: Pick<CompiledConfig, 'auth' | 'issue
       // Concurrent first uses of one token share one verification and one result (case 25).
       let pending = inFlight.get(key);
       if (pending === undefined) {
-        pending = coldPath(key, fingerprint, token).finally(() => inFlight.delete(key));
+        pending = coldPath(key, token).finally(() => inFlight.delete(key));
         inFlight.set(key, pending);
       }
       return checkKind(await pending, credential);

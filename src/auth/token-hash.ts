@@ -1,11 +1,14 @@
-import { createHash } from 'node:crypto';
+import { hash } from 'node:crypto';
 
 /**
- * One SHA-256 over the whole token gives both the cache key (so two tokens that differ in any
- * byte never share an entry; GHSA-rp9m-7r4c-75qg) and the fingerprint logs may carry in place of
- * the token (first 8 hex digits).
+ * SHA-256 over the whole token, two ways. The cache key (base64url) makes two tokens that differ
+ * in any byte two entries (GHSA-rp9m-7r4c-75qg); the fingerprint (first 8 hex digits) is what logs
+ * carry in place of the token. One-shot `crypto.hash`: no Hash object per request.
  */
-export function hashToken(token: string): { readonly key: string; readonly fingerprint: string } {
-  const digest = createHash('sha256').update(token).digest();
-  return { key: digest.toString('base64url'), fingerprint: digest.toString('hex', 0, 4) };
+export function tokenKey(token: string): string {
+  return hash('sha256', token, 'base64url');
+}
+
+export function tokenFingerprint(token: string): string {
+  return hash('sha256', token, 'hex').slice(0, 8);
 }

@@ -1,7 +1,7 @@
 import type { Authenticator } from '../auth/authenticator.js';
 import { decodeBasicCredentials, type BasicCredentials } from '../auth/basic.js';
 import type { Credential, CredentialKind, Identity } from '../auth/identity.js';
-import { hashToken } from '../auth/token-hash.js';
+import { tokenFingerprint as fingerprintOf } from '../auth/token-hash.js';
 import type { CompiledConfig, CompiledRoute } from '../config/types.js';
 import { GatewayError, isGatewayError } from '../errors.js';
 import { authorize } from './authorize.js';
@@ -106,7 +106,7 @@ export function createDecider(config: DeciderConfig, deps: DeciderDeps): Decide 
         if (client === undefined) throw new GatewayError('ERR_AUTH_MALFORMED', 'Basic credentials are not clientId:secret');
         // The clientId stands in for the token in logs: the secret is never hashed into a log line.
         token = client.clientId;
-        tokenFingerprint = hashToken(client.clientId).fingerprint;
+        tokenFingerprint = fingerprintOf(client.clientId);
         minted = await exchangeAtEdge(exchangeBasic, client, facts.remoteAddress);
         presented = { kind: 'bearer', token: minted };
       } else {
@@ -116,7 +116,7 @@ export function createDecider(config: DeciderConfig, deps: DeciderDeps): Decide 
       const verified = await authenticator.authenticate(presented);
       if (tokenFingerprint === undefined) tokenFingerprint = fingerprints.get(verified);
       if (tokenFingerprint === undefined) {
-        tokenFingerprint = hashToken(token).fingerprint;
+        tokenFingerprint = fingerprintOf(token);
         fingerprints.set(verified, tokenFingerprint);
       }
       const check = liveness?.get(verified.issuer);
@@ -134,7 +134,7 @@ export function createDecider(config: DeciderConfig, deps: DeciderDeps): Decide 
       return allow(route, target.path, headers, identity, credentialKind, tokenFingerprint);
     } catch (err) {
       if (!isGatewayError(err)) throw err;
-      if (token !== undefined && tokenFingerprint === undefined) tokenFingerprint = hashToken(token).fingerprint;
+      if (token !== undefined && tokenFingerprint === undefined) tokenFingerprint = fingerprintOf(token);
       return deny(route, credentialKind, tokenFingerprint, err);
     }
   };

@@ -1,7 +1,7 @@
 import type { Logger } from 'pino';
 import type { Identity } from '../auth/identity.js';
 import { parseJwks, type KeySet, type PreparedKey } from '../auth/jwks.js';
-import { hashToken } from '../auth/token-hash.js';
+import { tokenFingerprint } from '../auth/token-hash.js';
 import { createTokenVerifier } from '../auth/verify.js';
 import type { Clock } from '../clock.js';
 import { SIGNING_ALGORITHMS, type TokenType } from '../config/schema.js';
@@ -135,7 +135,7 @@ function vendorView(record: { readonly tenantId: string; readonly userId: string
  * liveness check.
  *
  * Secrets and refresh tokens exist only as keyed hashes (case 34) and are never logged: logs carry
- * ids and `hashToken` fingerprints. Every refusal of a credential is one constant error per
+ * ids and `tokenFingerprint`s. Every refusal of a credential is one constant error per
  * endpoint (ERR_TOKEN_INVALID_CLIENT, ERR_TOKEN_INVALID_GRANT), so an answer tells nothing about
  * why (case 26).
  */
@@ -351,7 +351,7 @@ export function createTokenService(config: CompiledTokenService, deps: TokenServ
     };
     // The store keeps the id and grants, never the JWT (SPEC §4.4).
     await store.insertAccessToken(record);
-    log.info({ id, owner, tenantId, token: hashToken(signed.token).fingerprint }, 'access token created');
+    log.info({ id, owner, tenantId, token: tokenFingerprint(signed.token) }, 'access token created');
     return { record, jwt: signed.token };
   }
 
@@ -461,7 +461,7 @@ export function createTokenService(config: CompiledTokenService, deps: TokenServ
     const grantError = (detail: string) => refused('ERR_TOKEN_INVALID_GRANT', detail);
     if (!config.refreshTokens.enabled) throw grantError('refresh tokens are disabled');
     const presented = String(input.refreshToken);
-    const fingerprint = hashToken(presented).fingerprint;
+    const fingerprint = tokenFingerprint(presented);
     const hash = hasher.hash(presented);
     const current = await store.getRefreshToken(hash);
     if (current === undefined) throw grantError('unknown refresh token');

@@ -6,7 +6,7 @@
  */
 import t, { type Test } from 'tap';
 import { createRemoteJWKSet, jwtVerify } from 'jose';
-import { hashToken } from '../../src/auth/token-hash.js';
+import { tokenFingerprint } from '../../src/auth/token-hash.js';
 import { leakedSecrets } from '../helpers/log-sink.js';
 import { basicAuth, createTenantApiToken, startTokenScenario, TS_AUDIENCE, TS_ISSUER, type TokenScenario, type TokenScenarioOptions } from '../helpers/token-scenario.js';
 
@@ -81,7 +81,7 @@ t.test('Basic client credentials reach the upstream as the identity of the JWT a
   t.equal(edgeExchanges(s), 1, 'one exchange for every request of this client: the result is cached');
   const access = s.gateway.logs.entries().filter((e) => e['msg'] === 'access' && e['credential'] === 'basic');
   t.equal(access.length, 3);
-  t.ok(access.every((e) => e['tokenFp'] === hashToken(clientId).fingerprint), 'the access log carries the clientId fingerprint');
+  t.ok(access.every((e) => e['tokenFp'] === tokenFingerprint(clientId)), 'the access log carries the clientId fingerprint');
   const metrics = await s.gateway.app.metrics.registry.getSingleMetricAsString('m2m_gateway_auth_decisions_total');
   t.match(metrics, /kind="basic",result="allow",reason="OK"\} 2/);
   t.match(metrics, /kind="basic",result="deny",reason="ERR_AUTH_FORBIDDEN"\} 1/);

@@ -1,5 +1,5 @@
 import t from 'tap';
-import { hashToken } from '../../../src/auth/token-hash.js';
+import { tokenFingerprint } from '../../../src/auth/token-hash.js';
 import { GatewayError } from '../../../src/errors.js';
 import { createDecider } from '../../../src/proxy/create-decider.js';
 import type { Decision } from '../../../src/proxy/decide.js';
@@ -8,7 +8,7 @@ import { TENANT_ACCESS_IDENTITY, USER_API_IDENTITY, USER_API_IDENTITY_HEADERS, f
 
 const GOOD = 'good.user.token';
 const TENANT = 'good.tenant.token';
-const FP = hashToken(GOOD).fingerprint;
+const FP = tokenFingerprint(GOOD);
 
 const ROUTES = [
   route({ name: 'public', pathPrefix: '/public', auth: null }),
@@ -72,7 +72,7 @@ t.test('each refusal is a Deny with its code and what was known when it happened
     { name: 'two credentials', url: '/api', headers: [['Authorization', `Bearer ${GOOD}`], ['X-API-KEY', TENANT]], expected: { allow: false, code: 'ERR_AUTH_AMBIGUOUS', route: 'api', kind: undefined, fp: undefined }, called: 0 },
     { name: 'a malformed bearer', url: '/api', headers: [['Authorization', 'Bearer']], expected: { allow: false, code: 'ERR_AUTH_MALFORMED', route: 'api', kind: undefined, fp: undefined }, called: 0 },
     { name: 'an oversized token', url: '/api', headers: [['X-API-KEY', 'a'.repeat(8193)]], expected: { allow: false, code: 'ERR_AUTH_TOO_LARGE', route: 'api', kind: 'apiKey', fp: undefined }, called: 0 },
-    { name: 'a token the authenticator refuses', url: '/api', headers: [['Authorization', 'Bearer unknown']], expected: { allow: false, code: 'ERR_AUTH_SIGNATURE', route: 'api', kind: 'bearer', fp: hashToken('unknown').fingerprint }, called: 1 },
+    { name: 'a token the authenticator refuses', url: '/api', headers: [['Authorization', 'Bearer unknown']], expected: { allow: false, code: 'ERR_AUTH_SIGNATURE', route: 'api', kind: 'bearer', fp: tokenFingerprint('unknown') }, called: 1 },
     { name: 'an unmet route requirement', url: '/admin', headers: [['Authorization', `Bearer ${GOOD}`]], expected: { allow: false, code: 'ERR_AUTH_FORBIDDEN', route: 'admin', kind: 'bearer', fp: FP }, called: 1 },
     { name: 'an upgrade on a route without websocket', url: '/api', headers: [['Upgrade', 'websocket'], ['Authorization', `Bearer ${GOOD}`]], upgrade: true, expected: { allow: false, code: 'ERR_REQUEST_INVALID', route: 'api', kind: undefined, fp: undefined }, called: 0 },
   ];
