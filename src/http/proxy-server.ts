@@ -249,6 +249,8 @@ export function createProxyServer(config: CompiledConfig, deps: ProxyServerDeps)
     m.authDecisions.inc({ kind, result: denied ? 'deny' : 'allow', reason });
     m.authDuration.observe({ kind }, authMs / 1000);
     if (upstreamMs !== undefined) m.upstreamDuration.observe({ route }, upstreamMs / 1000);
+    // The line's object is built only when it is written: at `warn` the access log costs nothing.
+    if (!deps.log.isLevelEnabled('info')) return;
     const path = (req.url ?? '').split('?', 1)[0];
     deps.log.info(
       {
