@@ -6,7 +6,8 @@
  * down is lost. So the listener reconnects by itself, and after every reconnect tells the handlers
  * to reset (`onReset`): anything cached from the store may be stale.
  */
-import pg from 'pg';
+import type pg from 'pg';
+import { pgDriver } from './pg.js';
 import { systemClock, type Clock } from '../clock.js';
 import type { Logger } from '../log.js';
 import { StoreError } from './errors.js';
@@ -171,7 +172,7 @@ export function createPostgresChangeListener(options: PostgresChangeListenerOpti
 
   /** A session that LISTENs on the channel; a failed one is discarded. */
   const connect = async (): Promise<pg.Client> => {
-    const candidate = new pg.Client({
+    const candidate = new (pgDriver().Client)({
       connectionString: options.connectionString,
       application_name: CHANGE_LISTENER_APPLICATION_NAME,
       connectionTimeoutMillis: CONNECT_TIMEOUT_MS,
@@ -184,7 +185,7 @@ export function createPostgresChangeListener(options: PostgresChangeListenerOpti
     candidate.on('notification', onNotification);
     try {
       await candidate.connect();
-      await candidate.query(`LISTEN ${pg.escapeIdentifier(channel)}`);
+      await candidate.query(`LISTEN ${pgDriver().escapeIdentifier(channel)}`);
       return candidate;
     } catch (err) {
       // Not awaited: ending a session that never opened may not resolve.

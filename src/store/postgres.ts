@@ -15,7 +15,8 @@
  * listens for them.
  */
 import { createHash } from 'node:crypto';
-import pg from 'pg';
+import type pg from 'pg';
+import { pgDriver } from './pg.js';
 import { StoreError } from './errors.js';
 import { assertSchemaCurrent, pendingMigrations, type AppliedMigration } from './migrations.js';
 import { POSTGRES_MIGRATIONS } from './postgres-migrations.js';
@@ -91,7 +92,7 @@ const typeParsers = {
   getTypeParser: ((oid: number, format?: 'text' | 'binary') => {
     if (oid === INT8_OID) return (value: string) => Number(value);
     if (JSON_OIDS.has(oid)) return (value: string) => value;
-    return pg.types.getTypeParser(oid, format);
+    return pgDriver().types.getTypeParser(oid, format);
   }) as typeof pg.types.getTypeParser,
 };
 
@@ -134,7 +135,7 @@ const tenantFromRow = (row: TenantRow): TenantRecord => Object.freeze({ id: row.
 /** Foreign errors become StoreErrors here, at the driver boundary, and nowhere else. */
 function translate(err: unknown): StoreError {
   if (err instanceof StoreError) return err;
-  if (err instanceof pg.DatabaseError) {
+  if (err instanceof pgDriver().DatabaseError) {
     const code = err.code ?? '';
     if (code === '23505') return new StoreError('ERR_STORE_CONFLICT', err.message, { cause: err });
     if (code === '23503') return new StoreError('ERR_STORE_REFERENCE', err.message, { cause: err });
@@ -293,7 +294,7 @@ export function createPostgresStore(options: PostgresStoreOptions): TokenStore {
   // The statement timeout is the server's: a database that stops answering (a partition, a hung
   // host) would leave a call waiting forever. This client-side bound fails it closed a little
   // later, and the pool discards the connection it was on.
-  const pool = new pg.Pool({ ...poolConfig, max: poolSize, query_timeout: statementTimeoutMs + QUERY_TIMEOUT_MARGIN_MS });
+  const pool = new (pgDriver().Pool)({ ...poolConfig, max: poolSize, query_timeout: statementTimeoutMs + QUERY_TIMEOUT_MARGIN_MS });
   // An idle connection dropped by the server: the pool discards it and the next call reconnects.
   pool.on('error', () => undefined);
 
@@ -353,7 +354,7 @@ export function createPostgresStore(options: PostgresStoreOptions): TokenStore {
       if (closed) throw new StoreError('ERR_STORE_CLOSED');
       // Migrations may wait on another process's migration or build an index for longer than any
       // request may take: their own connection, without the client-side bound.
-      const migrator = new pg.Pool({ ...poolConfig, max: 1 });
+      const migrator = new (pgDriver().Pool)({ ...poolConfig, max: 1 });
       migrator.on('error', () => undefined);
       try {
         await applyMigrations(migrator);
