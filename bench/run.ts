@@ -2,12 +2,13 @@
  * The side-by-side benchmark of SPEC §7, everything on loopback from one command: a fast upstream
  * (bench/upstream.ts); nginx as a pass-through proxy and HAProxy with `jwt_verify` (Debian
  * packages, found on PATH or skipped with the apt-get command that installs them); a Node peer
- * (bench/peers/fastify.ts); and the gateway in its configurations. wrk (one thread) drives every
+ * (bench/peers/fastify.ts); the floor of any Node proxy (bench/peers/node-floor.ts: node:http and
+ * undici with nothing in between); and the gateway in its configurations. wrk (one thread) drives every
  * load; the processes are pinned to cores as `pinning()` in harness.ts says.
  *
  * Every JWT is ES256, for the gateway and the peers alike. Scenarios, interleaved over rounds
  * after a warm-up, medians reported:
- * - throughput: direct to the upstream (the limit), nginx pass-through, the gateway's pass-through
+ * - throughput: direct to the upstream (the limit), nginx pass-through, the Node floor, the gateway's pass-through
  *   (a public route), cached valid tokens (X-API-KEY and Bearer), HAProxy `jwt_verify` and the Node
  *   peer on the same Bearer token, cold tokens (twice as many distinct tokens as the gateway's
  *   verified cache holds, taken in turn), rejections (a bad signature, no token), and for each the
@@ -243,6 +244,9 @@ async function main(): Promise<void> {
       scenarios.push({ name: 'haproxy jwt_verify', url: `${haproxy.url}/api/x`, request: bearer(keys.bearer), status: 200, pid: haproxy.pid });
       scenarios.push({ name: 'haproxy bad signature', url: `${haproxy.url}/api/x`, request: bearer(keys.forged), status: 401, pid: haproxy.pid });
     }
+    const floor = await startNodePeer(join('peers', 'node-floor.js'), [upstream.url], pin.proxy);
+    cleanUp.push(() => floor.stop());
+    scenarios.splice(scenarios.findIndex((s) => s.name === 'gateway pass-through'), 0, { name: 'node floor pass-through', url: `${floor.url}/public/x`, request: {}, status: 200, peer: 'nginx pass-through', pid: floor.pid });
     const node = await startNodePeer(join('peers', 'fastify.js'), [upstream.url, keys.publicPem, ISSUER, AUDIENCE], pin.proxy);
     cleanUp.push(() => node.stop());
     peersFound['node'] = 'fastify + @fastify/jwt + @fastify/http-proxy';
@@ -273,7 +277,7 @@ async function main(): Promise<void> {
         progress(round, `1 conn: ${s.name}`, r);
       }
     }
-    await Promise.all([gateway.stop(), node.stop()]);
+    await Promise.all([gateway.stop(), node.stop(), floor.stop()]);
 
     // Token exchange per algorithm, one process on the proxy core.
     report['exchange'] = await exchangeBench(pin.proxy, quick ? 1 : 3, rounds);
@@ -368,6 +372,7 @@ async function main(): Promise<void> {
   const cold = by('gateway cold Bearer')!;
   const haproxy = by('haproxy jwt_verify');
   const nginx = by('nginx pass-through');
+  const floorPass = by('node floor pass-through');
   const addedP50 = Math.max(...['gateway cached X-API-KEY', 'gateway cached Bearer'].map((n) => (latencySummary.find((x) => x.scenario === n)!.p50 - directP50) * 1000));
   const rate = (algorithm: string) => exchange.find((r) => r.algorithm === algorithm)?.exchangesPerSecond ?? NaN;
   const gatewayConnects = summary.filter((x) => x.scenario.startsWith('gateway')).reduce((a, x) => Math.max(a, x.upstreamConnects), 0);
@@ -387,6 +392,7 @@ async function main(): Promise<void> {
     against('cached token ≥ 0.90× own pass-through', { 'X-API-KEY ': cachedApiKey, 'Bearer ': cachedBearer }, own, 0.9),
     against('cached token ≥ 1.3× HAProxy jwt_verify (Bearer)', { '': cachedBearer }, haproxy, 1.3),
     against('pass-through ≥ 0.65× nginx', { '': own }, nginx, 0.65),
+    `| (the floor: Node's HTTP server and undici alone, no gateway code) | ${floorPass === undefined || nginx === undefined ? 'not measured' : ratio(floorPass, nginx)} | context |`,
     against('cold tokens ≥ 0.38× own pass-through', { '': cold }, own, 0.38),
     bar('exchange ≥ 10k/s/core ES256 and EdDSA', `ES256 ${fmt(rate('ES256'))}/s, EdDSA ${fmt(rate('EdDSA'))}/s`, Math.min(rate('ES256'), rate('EdDSA')) >= 10_000),
     bar('exchange ≥ 2.4k/s/core RS256', `${fmt(rate('RS256'))}/s`, rate('RS256') >= 2400),
