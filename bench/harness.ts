@@ -499,6 +499,31 @@ export async function vendorHeaders(gateway: BenchGateway, vendor: { clientId: s
 }
 
 /** One sample line of a Prometheus text exposition. */
+/** The options that preload the 1 ms event-loop probe (probes/event-loop.ts) into a gateway, writing to `file`. */
+export function loopProbe(file: string): { env: NodeJS.ProcessEnv; nodeOptions: string[] } {
+  return { env: { M2M_BENCH_LOOP_FILE: file }, nodeOptions: ['--import', join(here, 'probes', 'event-loop.js')] };
+}
+
+/** What the probe recorded since the previous call (SIGUSR2 asks it to write `file` and start over). */
+export async function loopDelay(pid: number, file: string): Promise<{ maxMs: number; p99Ms: number; p50Ms: number }> {
+  const read = () => {
+    try {
+      return JSON.parse(readFileSync(file, 'utf8')) as { sequence: number; maxMs: number; p99Ms: number; p50Ms: number };
+    } catch {
+      return undefined;
+    }
+  };
+  const before = read()?.sequence ?? 0;
+  process.kill(pid, 'SIGUSR2');
+  const deadline = Date.now() + 10_000;
+  for (;;) {
+    const now = read();
+    if (now !== undefined && now.sequence > before) return now;
+    if (Date.now() > deadline) throw new BenchError(`the event-loop probe in process ${pid} did not answer`);
+    await new Promise((resolveWait) => setTimeout(resolveWait, 20));
+  }
+}
+
 export interface MetricSample {
   readonly name: string;
   readonly labels: Readonly<Record<string, string>>;
