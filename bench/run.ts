@@ -380,6 +380,9 @@ async function main(): Promise<void> {
   const addedP50 = Math.max(...['gateway cached X-API-KEY', 'gateway cached Bearer'].map((n) => (latencySummary.find((x) => x.scenario === n)!.p50 - directP50) * 1000));
   const rate = (algorithm: string) => exchange.find((r) => r.algorithm === algorithm)?.exchangesPerSecond ?? NaN;
   const gatewayConnects = summary.filter((x) => x.scenario.startsWith('gateway')).reduce((a, x) => Math.max(a, x.upstreamConnects), 0);
+  // Connects per request: the pool refills the connections its idle timeout closed between runs
+  // (a few per run); a proxy that connected per request would show one per request.
+  const fewestPerRun = Math.min(...summary.filter((x) => x.scenario.startsWith('gateway')).map((x) => x.rps * duration));
   const verdict = (holds: boolean | undefined) => (holds === undefined ? 'not measured' : holds ? 'holds' : 'missed');
   /** A throughput bar, judged on req/s and on CPU per request apart. */
   const against = (what: string, xs: Record<string, typeof own>, y: typeof own | undefined, min: number) => {
@@ -403,7 +406,7 @@ async function main(): Promise<void> {
     bar('added p50 ≤ 100 µs (cached)', `${fmt(addedP50)} µs (the worse of X-API-KEY and Bearer)`, addedP50 <= 100),
     bar('no event-loop stall > 10 ms with the token endpoint loaded', `max ${fmt(lagMax, 1)} ms (proxy alone: ${fmt(lagAlone, 1)} ms)`, lagMax <= 10),
     bar('RSS ≤ 128 MB with 10k cached tokens', `${fmt(mb(memory.rssCachedBytes), 1)} MB (idle ${fmt(mb(memory.rssIdleBytes), 1)} MB)`, mb(memory.rssCachedBytes) <= 128),
-    bar('no per-request upstream connects', `at most ${fmt(gatewayConnects)} new connections in a gateway run`, gatewayConnects <= connections + 1),
+    bar('no per-request upstream connects', `at most ${fmt(gatewayConnects)} new connections in a gateway run of at least ${fmt(fewestPerRun)} requests`, gatewayConnects <= 2 * connections && gatewayConnects * 1000 < fewestPerRun),
   ];
   const lagTable = [
     `| gateway with the token service | proxy req/s | exchanges/s | event-loop gap max ms (1 ms ticks) | p99 ms | failures |`,
