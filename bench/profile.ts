@@ -9,6 +9,7 @@
  *   npm run bench:profile -- --scenario cached     # X-API-KEY with one cached token (default)
  *   npm run bench:profile -- --scenario cold       # 20k distinct Bearer tokens, cache 10k
  *   npm run bench:profile -- --scenario pass       # a public route
+ *   npm run bench:profile -- --scenario exchange   # POST /oauth/token, client_credentials, SQLite store
  *   npm run build && node dist/bench/profile.js [--scenario S] [--seconds 10] [--connections 32] [--top 25]
  */
 import { generateKeyPairSync, randomUUID } from 'node:crypto';
@@ -17,7 +18,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { createSigner } from 'fast-jwt';
-import { BenchError, createCleanUp, load, pinning, progress, root, runBench, startGateway, startUpstream, type LoadRequest } from './harness.js';
+import { BenchError, benchVendor, createCleanUp, load, pinning, progress, requestJson, root, runBench, startGateway, startUpstream, tokenServiceConfig, vendorHeaders, type LoadRequest } from './harness.js';
 
 const { values } = parseArgs({
   options: {
@@ -89,7 +90,7 @@ function topSelfTime(profile: CpuProfile, top: number, byCategory = false): { na
 
 async function main(): Promise<void> {
   const scenario = values.scenario;
-  if (!['cached', 'cold', 'pass'].includes(scenario)) throw new BenchError('--scenario must be cached, cold or pass');
+  if (!['cached', 'cold', 'pass', 'exchange'].includes(scenario)) throw new BenchError('--scenario must be cached, cold, pass or exchange');
   const pin = pinning();
   const cleanUp = createCleanUp();
   const work = mkdtempSync(join(tmpdir(), 'm2m-bench-'));
@@ -123,8 +124,19 @@ routes:
   - { name: public, pathPrefix: /public, upstream: "${upstream.url}", auth: none }
   - { name: api, pathPrefix: /api, upstream: "${upstream.url}", auth: { tokenTypes: [tenantAccessToken, tenantApiToken] } }
 `;
-    const gateway = await startGateway(work, config, {}, { cpus: pin.proxy, nodeOptions: ['--cpu-prof', '--cpu-prof-dir', profiles] });
+    const vendor = benchVendor();
+    const store = `{ driver: sqlite, path: ${JSON.stringify(join(work, 'm2m.db'))} }`;
+    const gateway = await startGateway(work, scenario === 'exchange' ? tokenServiceConfig(work, store, upstream.url, vendor, { unlimited: true }) : config, {}, {
+      cpus: pin.proxy,
+      nodeOptions: ['--cpu-prof', '--cpu-prof-dir', profiles],
+    });
     cleanUp.push(() => gateway.stop());
+    if (scenario === 'exchange') {
+      const client = await requestJson('POST', `${gateway.url}/identity/resources/tenants/api-tokens/v2`, { headers: await vendorHeaders(gateway, vendor), body: JSON.stringify({ description: 'bench', roleIds: ['reader'] }) }, 201, 'creating a tenant API token');
+      const basic = `Basic ${Buffer.from(`${String(client['clientId'])}:${String(client['secret'])}`).toString('base64')}`;
+      request = { method: 'POST', body: 'grant_type=client_credentials', headers: { Authorization: basic, 'Content-Type': 'application/x-www-form-urlencoded' } };
+      path = '/oauth/token';
+    }
     const r = await load(`${gateway.url}${path}`, request, Number(values.seconds), Number(values.connections), pin.load);
     progress(1, scenario, r);
     await gateway.stop();
