@@ -92,7 +92,7 @@ export function createTokenApi(options: Pick<CompiledTokenService, 'issuer' | 'r
   // §4.1 Environment authentication.
   add('POST', '/auth/vendor', 'frontegg', async (req) => {
     const body = await json(req, CREDENTIAL_FIELDS, ['clientId', 'secret']);
-    return { status: 200, body: vendorTokens.issue({ clientId: body.clientId as string, secret: body.secret as string }, callerOf(req)) };
+    return { status: 200, body: await vendorTokens.issue({ clientId: body.clientId as string, secret: body.secret as string }, callerOf(req)) };
   });
 
   // §4.2 Exchange and refresh, Frontegg v1 (camelCase) and v2 (snake_case).

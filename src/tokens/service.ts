@@ -320,7 +320,7 @@ export function createTokenService(config: CompiledTokenService, deps: TokenServ
       granted = directory.grants((await ensureMembership(tenantId, userId!)).roleIds, null);
     }
     const id = generateId();
-    const signed = signer.sign(
+    const signed = await signer.sign(
       {
         iss: config.issuer,
         aud: config.audience,
@@ -368,7 +368,7 @@ export function createTokenService(config: CompiledTokenService, deps: TokenServ
   async function issue(record: ApiTokenRecord, grants: { roles: string[]; permissions: string[] }, familyId: string, now: number, refreshToken: string | undefined): Promise<IssuedTokens> {
     // A JWT never outlives its credential (the liveness check would refuse it anyway; verifiers without it would not).
     const left = record.expiresAt === null ? Infinity : Math.floor((record.expiresAt - now) / 1000);
-    const signed = signer.sign(
+    const signed = await signer.sign(
       {
         iss: config.issuer,
         aud: config.audience,

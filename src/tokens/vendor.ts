@@ -16,7 +16,7 @@ export interface VendorTokens {
    * answer, `ERR_VENDOR_UNAUTHORIZED`, compared in constant time; attempts are rate-limited like
    * the exchange (ERR_TOKEN_RATE_LIMITED with `retryAfterSeconds`).
    */
-  issue(credentials: { readonly clientId: string; readonly secret: string }, caller: Caller): { token: string; expiresIn: number };
+  issue(credentials: { readonly clientId: string; readonly secret: string }, caller: Caller): Promise<{ token: string; expiresIn: number }>;
   /** Verifies a vendor JWT; anything else (an M2M token, a bad signature, expired) → `ERR_VENDOR_UNAUTHORIZED`. */
   verify(token: string): Promise<void>;
 }
@@ -59,7 +59,7 @@ export function createVendorTokens(options: Pick<CompiledTokenService, 'issuer' 
   const { signer, clock, keys, rateLimiter } = deps;
 
   return Object.freeze({
-    issue(credentials: { readonly clientId: string; readonly secret: string }, caller: Caller) {
+    async issue(credentials: { readonly clientId: string; readonly secret: string }, caller: Caller) {
       const key = { clientId: String(credentials.clientId), peer: caller.peer };
       rateLimiter.admit(key);
       // Both compared, always: which of the two was wrong must not show in the timing.
@@ -69,7 +69,7 @@ export function createVendorTokens(options: Pick<CompiledTokenService, 'issuer' 
         rateLimiter.recordFailure(key);
         throw unauthorized('wrong vendor credentials');
       }
-      const signed = signer.sign(
+      const signed = await signer.sign(
         { iss: issuer, aud: audience, sub: vendor.clientId, vendorId: vendor.clientId, type: VENDOR_TOKEN_TYPE, scopes: [] },
         { expiresInSeconds: vendor.tokenTtlSeconds },
       );

@@ -42,8 +42,8 @@ export function createFakeTokenService(options: { ts: CompiledTokenService; sign
   const base = () => ({ iss: ts.issuer, aud: ts.audience });
   const expiry = (minutes: number | undefined) => (minutes === undefined ? null : clock.now() + minutes * 60_000);
 
-  function issue(record: ApiTokenRecord): IssuedTokens {
-    const signed = signer.sign(
+  async function issue(record: ApiTokenRecord): Promise<IssuedTokens> {
+    const signed = await signer.sign(
       {
         ...base(),
         sub: record.clientId,
@@ -84,9 +84,9 @@ export function createFakeTokenService(options: { ts: CompiledTokenService; sign
     return { record, secret };
   }
 
-  function createAccess(owner: OwnerKind, scope: Scope, input: Parameters<TokenService['createTenantAccessToken']>[1]) {
+  async function createAccess(owner: OwnerKind, scope: Scope, input: Parameters<TokenService['createTenantAccessToken']>[1]) {
     const id = randomUUID();
-    const signed = signer.sign(
+    const signed = await signer.sign(
       {
         ...base(),
         sub: id,

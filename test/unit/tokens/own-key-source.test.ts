@@ -77,11 +77,11 @@ async function issuerAndProxy(t: { teardown(fn: () => unknown): void }, setup: S
   await authenticator.start();
 
   /** A user API token (bearer, expiring) or a user access token without expiry (X-API-KEY). */
-  const mint = (kind: CredentialKind, signWith = signer) => {
+  const mint = async (kind: CredentialKind, signWith = signer) => {
     const common = { iss: ISSUER, aud: AUDIENCE, tenantId: 'tenant-1', userId: 'user-1', roles: ['admin'], permissions: ['reports.read'] };
     return kind === 'bearer'
-      ? signWith.sign({ ...common, type: 'userApiToken', sub: 'client-1', createdByUserId: 'user-1', metadata: {} }, { expiresInSeconds: LIFETIME_SECONDS })
-      : signWith.sign({ ...common, type: 'userAccessToken', sub: 'access-1' }, { expiresInSeconds: null });
+      ? await signWith.sign({ ...common, type: 'userApiToken', sub: 'client-1', createdByUserId: 'user-1', metadata: {} }, { expiresInSeconds: LIFETIME_SECONDS })
+      : await signWith.sign({ ...common, type: 'userAccessToken', sub: 'access-1' }, { expiresInSeconds: null });
   };
   const outcome = async (kind: CredentialKind, token: string): Promise<ErrorCode | 'OK'> => {
     try {
@@ -120,9 +120,9 @@ t.test('ready after keys.init(): every published key is a prepared verifier with
     const { kid } = h.keys.current();
     t.match(h.source.get(kid), { kid, alg: algorithm, thumbprint: kid, issuer: { name: 'own' } }, `${algorithm}: prepared key`);
     t.equal(h.source.get('unknown'), undefined);
-    t.equal(await h.outcome('bearer', h.mint('bearer').token), 'OK', `${algorithm}: a token it signed passes the proxy`);
+    t.equal(await h.outcome('bearer', (await h.mint('bearer')).token), 'OK', `${algorithm}: a token it signed passes the proxy`);
     const reads = h.reads();
-    t.equal(await h.outcome('apiKey', h.mint('apiKey').token), 'OK', `${algorithm}: an access token without exp passes`);
+    t.equal(await h.outcome('apiKey', (await h.mint('apiKey')).token), 'OK', `${algorithm}: an access token without exp passes`);
     t.equal(h.reads(), reads, `${algorithm}: verifying reads nothing (no HTTP, no store)`);
   }
 });
@@ -135,7 +135,7 @@ t.test('started before keys.init(): not ready (503), then ready after init and r
   await h.keys.init();
   t.equal(await h.source.refresh(), true);
   t.ok(h.source.ready());
-  t.equal(await h.outcome('bearer', h.mint('bearer').token), 'OK');
+  t.equal(await h.outcome('bearer', (await h.mint('bearer')).token), 'OK');
 });
 
 t.test('rotation timeline through the proxy: the old key’s tokens pass until its removeAfter, then are refused', async (t) => {
@@ -143,7 +143,7 @@ t.test('rotation timeline through the proxy: the old key’s tokens pass until i
     const label = `publishAhead ${publishAheadSeconds}s`;
     const h = await issuerAndProxy(t, { publishAheadSeconds });
     const oldKid = h.keys.current().kid;
-    const oldAccess = h.mint('apiKey');
+    const oldAccess = await h.mint('apiKey');
     t.same(h.keys.jwks().keys.length, 1, `${label}: before rotation one key is published`);
     const rotatedAt = h.clock.now() + 60_000;
     const activatesAt = rotatedAt + publishAheadSeconds * 1000;
@@ -151,23 +151,23 @@ t.test('rotation timeline through the proxy: the old key’s tokens pass until i
 
     // The last bearer token the old key signs, 1 ms before the new key takes over: it lives
     // longest of all the old key's tokens, and must stay verifiable for its whole life.
-    let lastOld: ReturnType<typeof h.mint> | undefined;
+    let lastOld: Awaited<ReturnType<typeof h.mint>> | undefined;
     if (publishAheadSeconds === 0) {
       h.clock.set(activatesAt - 1);
-      lastOld = h.mint('bearer');
+      lastOld = await h.mint('bearer');
     }
     h.clock.set(rotatedAt);
     const { kid: newKid } = await h.keys.rotate();
     t.equal(await h.source.refresh(), true);
     t.same(h.changes.at(-1), { issuer: 'own', added: [newKid], removed: [] }, `${label}: the new kid is published to the proxy`);
     if (publishAheadSeconds > 0) {
-      t.equal(h.mint('bearer').kid, oldKid, `${label}: right after rotate the old key still signs`);
+      t.equal((await h.mint('bearer')).kid, oldKid, `${label}: right after rotate the old key still signs`);
       h.clock.set(activatesAt - 1);
-      lastOld = h.mint('bearer');
+      lastOld = await h.mint('bearer');
     }
     t.equal(lastOld!.kid, oldKid);
     h.clock.set(activatesAt);
-    const first = h.mint('bearer');
+    const first = await h.mint('bearer');
     t.equal(first.kid, newKid, `${label}: the new key signs from activatesAt`);
     t.equal(await h.outcome('bearer', first.token), 'OK', `${label}: its token passes`);
 
@@ -187,13 +187,13 @@ t.test('rotation timeline through the proxy: the old key’s tokens pass until i
     }
     t.same(h.changes.at(-1), { issuer: 'own', added: [], removed: [oldKid] }, `${label}: the old kid is reported removed`);
     t.equal(h.source.get(oldKid), undefined);
-    t.equal(await h.outcome('bearer', h.mint('bearer').token), 'OK', `${label}: the new key carries on`);
+    t.equal(await h.outcome('bearer', (await h.mint('bearer')).token), 'OK', `${label}: the new key carries on`);
   }
 });
 
 t.test('a cached identity of a removed key is purged at once', async (t) => {
   const h = await issuerAndProxy(t);
-  const access = h.mint('apiKey');
+  const access = await h.mint('apiKey');
   t.equal(await h.outcome('apiKey', access.token), 'OK', 'verified and cached');
   await h.keys.rotate();
   h.clock.advance(RETENTION);
@@ -205,7 +205,7 @@ t.test('a key rotated in this process is trusted at once, with no store read', a
   const h = await issuerAndProxy(t, { algorithm: 'ES256' });
   await h.keys.rotate();
   const reads = h.reads();
-  const token = h.mint('bearer');
+  const token = await h.mint('bearer');
   t.equal(await h.outcome('bearer', token.token), 'OK', 'publishAhead 0 is safe in-process: no refresh needed');
   t.equal(h.reads(), reads, 'found in the manager’s memory');
   t.ok(h.source.get(token.kid));
@@ -217,7 +217,7 @@ t.test('a key rotated by another process is found by one store read on its first
   await other.init();
   h.clock.advance(COOLDOWN);
   await other.rotate();
-  const token = h.mint('bearer', createJwtSigner({ keys: other, clock: h.clock }));
+  const token = await h.mint('bearer', createJwtSigner({ keys: other, clock: h.clock }));
   const reads = h.reads();
   t.equal(await h.outcome('bearer', token.token), 'OK');
   t.equal(h.reads(), reads + 1, 'one reload');
@@ -232,7 +232,7 @@ t.test('a flood of unknown kids reads the store at most once per cooldown', asyn
   const foreign = createJwtSigner({ keys: other, clock: h.clock });
   h.clock.advance(COOLDOWN);
   const before = h.reads();
-  const outcomes = await Promise.all(Array.from({ length: 50 }, (_, i) => h.outcome('bearer', foreign.sign({ iss: ISSUER, n: i }, { expiresInSeconds: 60 }).token)));
+  const outcomes = await Promise.all(Array.from({ length: 50 }, async (_, i) => h.outcome('bearer', (await foreign.sign({ iss: ISSUER, n: i }, { expiresInSeconds: 60 })).token)));
   t.equal(h.reads(), before + 1, 'concurrent unknown kids: one read in flight');
   t.ok(outcomes.every((o) => o !== 'ERR_AUTH_KID_UNKNOWN'), 'and that read found the key');
 
@@ -242,7 +242,7 @@ t.test('a flood of unknown kids reads the store at most once per cooldown', asyn
   const stranger = createJwtSigner({ keys: third, clock: h.clock });
   const afterFirst = h.reads();
   for (let i = 0; i < 20; i++) {
-    t.equal(await h.outcome('bearer', stranger.sign({ n: i }, { expiresInSeconds: 60 }).token), 'ERR_AUTH_KID_UNKNOWN');
+    t.equal(await h.outcome('bearer', (await stranger.sign({ n: i }, { expiresInSeconds: 60 })).token), 'ERR_AUTH_KID_UNKNOWN');
   }
   t.equal(h.reads(), afterFirst, 'within the cooldown: no read at all');
   h.clock.advance(COOLDOWN);
@@ -254,7 +254,7 @@ t.test('a flood of unknown kids reads the store at most once per cooldown', asyn
 
 t.test('a store outage keeps the keys, counts an error and warns once', async (t) => {
   const h = await issuerAndProxy(t);
-  const token = h.mint('bearer');
+  const token = await h.mint('bearer');
   h.setFailing(true);
   t.equal(await h.source.refresh(), false);
   t.equal(await h.source.refresh(), false);
@@ -269,7 +269,7 @@ t.test('a store outage keeps the keys, counts an error and warns once', async (t
 
 t.test('a store outage still drops a key once its removeAfter has passed', async (t) => {
   const h = await issuerAndProxy(t);
-  const access = h.mint('apiKey');
+  const access = await h.mint('apiKey');
   await h.keys.rotate();
   await h.source.refresh();
   h.setFailing(true);
@@ -284,7 +284,7 @@ t.test('keys the issuer is not configured to accept are refused like any bad JWK
   t.equal(await counterValue(h.metrics.jwksFetches, { issuer: 'own', result: 'invalid' }), 1);
   t.notOk(h.authenticator.ready(), 'so the gateway is not ready');
   // The proxy refuses the token on its header alone, before any key lookup.
-  t.equal(await h.outcome('bearer', h.mint('bearer').token), 'ERR_AUTH_ALGORITHM');
+  t.equal(await h.outcome('bearer', (await h.mint('bearer')).token), 'ERR_AUTH_ALGORITHM');
 });
 
 t.test('close stops the reload timer and any later refresh', async (t) => {

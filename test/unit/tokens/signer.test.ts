@@ -30,7 +30,7 @@ t.test('tokens of every algorithm verify with jose against the published JWKS', 
   for (const algorithm of SIGNING_ALGORITHMS) {
     const { clock, keys, signer } = await signerFor(algorithm);
     const claims = { iss: 'https://gateway.test', aud: 'api', sub: 'client-1', type: 'userApiToken', roles: ['admin'], metadata: { a: 1 } };
-    const signed = signer.sign(claims, { expiresInSeconds: 300 });
+    const signed = await signer.sign(claims, { expiresInSeconds: 300 });
     const iat = Math.floor(clock.now() / 1000);
     const { payload, protectedHeader } = await verifyWithJose(signed.token, keys.jwks(), clock.now());
     t.same(protectedHeader, { alg: algorithm, typ: 'JWT', kid: keys.current().kid }, `${algorithm}: header is exactly alg, typ, kid`);
@@ -50,7 +50,7 @@ t.test('iat, exp and jti follow the rules whatever the claims say', async (t) =>
     ['a jti in the claims is kept', { jti: 'chosen-id' }, 60, { iat, exp: iat + 60, jti: 'chosen-id' }],
   ];
   for (const [name, claims, expiresInSeconds, expected] of cases) {
-    const signed = signer.sign(claims, { expiresInSeconds });
+    const signed = await signer.sign(claims, { expiresInSeconds });
     const { payload } = await verifyWithJose(signed.token, keys.jwks(), clock.now());
     const { jti, ...rest } = payload;
     t.same({ ...rest, ...(expected.jti === undefined ? {} : { jti }) }, expected, name);
@@ -58,23 +58,23 @@ t.test('iat, exp and jti follow the rules whatever the claims say', async (t) =>
     if (expected.jti === undefined) t.match(jti, UUID, `${name}: a random UUID jti`);
     t.equal(signed.expiresAt, expected.exp ?? null, `${name}: reported expiresAt`);
   }
-  const jtis = new Set(Array.from({ length: 50 }, () => signer.sign({}, { expiresInSeconds: 60 }).jti));
+  const jtis = new Set(await Promise.all(Array.from({ length: 50 }, async () => (await signer.sign({}, { expiresInSeconds: 60 })).jti)));
   t.equal(jtis.size, 50, 'a fresh jti per token');
-  t.same(signer.sign({ jti: '' }, { expiresInSeconds: 60 }).jti.length, 36, 'an empty jti is replaced');
+  t.same((await signer.sign({ jti: '' }, { expiresInSeconds: 60 })).jti.length, 36, 'an empty jti is replaced');
 });
 
 t.test('a lifetime that is not whole positive seconds is refused', async (t) => {
   const { signer } = await signerFor('EdDSA');
   for (const expiresInSeconds of [0, -1, 1.5, Number.NaN, Number.POSITIVE_INFINITY]) {
-    t.throws(() => signer.sign({}, { expiresInSeconds }), RangeError, String(expiresInSeconds));
+    await t.rejects(signer.sign({}, { expiresInSeconds }), RangeError, String(expiresInSeconds));
   }
 });
 
 t.test('after a rotation the new key signs, and tokens of the old key still verify', async (t) => {
   const { clock, keys, signer } = await signerFor('RS256');
-  const before = signer.sign({ sub: 'a' }, { expiresInSeconds: 60 });
+  const before = await signer.sign({ sub: 'a' }, { expiresInSeconds: 60 });
   const { kid } = await keys.rotate();
-  const after = signer.sign({ sub: 'a' }, { expiresInSeconds: 60 });
+  const after = await signer.sign({ sub: 'a' }, { expiresInSeconds: 60 });
   t.equal(after.kid, kid);
   t.equal(decodeProtectedHeader(after.token).kid, kid);
   t.not(before.kid, kid);
@@ -93,14 +93,14 @@ t.test('no per-call key work: the key is exported for fast-jwt once per key, not
       return (original as (...a: unknown[]) => unknown).apply(this, args);
     } as typeof original;
     try {
-      for (let i = 0; i < 200; i++) signer.sign({ sub: 'a', i }, { expiresInSeconds: 60 });
+      for (let i = 0; i < 200; i++) await signer.sign({ sub: 'a', i }, { expiresInSeconds: 60 });
       t.equal(exports, 1, `${algorithm}: one export for 200 tokens`);
       await keys.reload();
-      for (let i = 0; i < 50; i++) signer.sign({ sub: 'a', i }, { expiresInSeconds: 60 });
+      for (let i = 0; i < 50; i++) await signer.sign({ sub: 'a', i }, { expiresInSeconds: 60 });
       t.equal(exports, 1, `${algorithm}: a reload that changes nothing rebuilds nothing`);
       await keys.rotate();
       exports = 0;
-      for (let i = 0; i < 50; i++) signer.sign({ sub: 'a', i }, { expiresInSeconds: 60 });
+      for (let i = 0; i < 50; i++) await signer.sign({ sub: 'a', i }, { expiresInSeconds: 60 });
       t.equal(exports, 1, `${algorithm}: a new key is prepared once`);
     } finally {
       prototype.export = original;
@@ -114,7 +114,7 @@ t.test('signing before the keys are loaded fails by code', async (t) => {
     { algorithm: 'ES256', tokenLifetimeSeconds: 60 },
     { store: createMemoryStore(), encryption: createKeyEncryption(randomBytes(32)), clock, log: pino({ level: 'silent' }) },
   );
-  t.throws(() => createJwtSigner({ keys, clock }).sign({}, { expiresInSeconds: 60 }), { code: 'ERR_KEYS_NOT_LOADED' });
+  await t.rejects(createJwtSigner({ keys, clock }).sign({}, { expiresInSeconds: 60 }), { code: 'ERR_KEYS_NOT_LOADED' });
 });
 
 t.test('the payload is byte for byte the JSON of the claims followed by iat, exp and jti', async (t) => {
@@ -130,7 +130,7 @@ t.test('the payload is byte for byte the JSON of the claims followed by iat, exp
     ['a claim named like a signer member', { sub: 'a', iat: 1, exp: 2 }, 60],
   ];
   for (const [name, claims, expiresInSeconds] of cases) {
-    const signed = signer.sign(claims, { expiresInSeconds });
+    const signed = await signer.sign(claims, { expiresInSeconds });
     const text = Buffer.from(signed.token.split('.')[1]!, 'base64url').toString('utf8');
     const exp = expiresInSeconds === null ? undefined : iat + expiresInSeconds;
     t.equal(text, JSON.stringify({ ...claims, iat, exp, jti: signed.jti }), name);

@@ -37,7 +37,7 @@ async function setup(rateLimit = { perClientPerMinute: 100, perPeerPerMinute: 10
 
 t.test('the environment credentials get a vendor JWT that verifies until it expires', async (t) => {
   const { clock, vendor } = await setup();
-  const { token, expiresIn } = vendor.issue({ clientId: OPTIONS.vendor.clientId, secret: OPTIONS.vendor.secret }, PEER);
+  const { token, expiresIn } = await vendor.issue({ clientId: OPTIONS.vendor.clientId, secret: OPTIONS.vendor.secret }, PEER);
   t.equal(expiresIn, 600);
   const claims = JSON.parse(Buffer.from(token.split('.')[1]!, 'base64url').toString()) as Record<string, unknown>;
   t.match(claims, { type: 'vendor', iss: OPTIONS.issuer, aud: OPTIONS.audience, exp: Number });
@@ -48,16 +48,16 @@ t.test('the environment credentials get a vendor JWT that verifies until it expi
 
 t.test('wrong credentials and every token that is not a vendor token are ERR_VENDOR_UNAUTHORIZED', async (t) => {
   const { vendor, signer } = await setup();
-  t.throws(() => vendor.issue({ clientId: 'other', secret: OPTIONS.vendor.secret }, PEER), { code: 'ERR_VENDOR_UNAUTHORIZED' });
-  t.throws(() => vendor.issue({ clientId: OPTIONS.vendor.clientId, secret: 'wrong' }, PEER), { code: 'ERR_VENDOR_UNAUTHORIZED' });
+  await t.rejects(vendor.issue({ clientId: 'other', secret: OPTIONS.vendor.secret }, PEER), { code: 'ERR_VENDOR_UNAUTHORIZED' });
+  await t.rejects(vendor.issue({ clientId: OPTIONS.vendor.clientId, secret: 'wrong' }, PEER), { code: 'ERR_VENDOR_UNAUTHORIZED' });
   const base = { iss: OPTIONS.issuer, aud: OPTIONS.audience, sub: 'x', tenantId: 't', roles: [], permissions: [] };
-  const { token } = vendor.issue({ clientId: OPTIONS.vendor.clientId, secret: OPTIONS.vendor.secret }, PEER);
+  const { token } = await vendor.issue({ clientId: OPTIONS.vendor.clientId, secret: OPTIONS.vendor.secret }, PEER);
   const [h, p, sig] = token.split('.') as [string, string, string];
   const cases: [string, string][] = [
-    ['an M2M token of our own issuer', signer.sign({ ...base, type: 'tenantApiToken' }, { expiresInSeconds: 60 }).token],
-    ['a vendor token of another issuer', signer.sign({ ...base, iss: 'https://evil', type: 'vendor' }, { expiresInSeconds: 60 }).token],
-    ['a vendor token for another audience', signer.sign({ ...base, aud: 'other', type: 'vendor' }, { expiresInSeconds: 60 }).token],
-    ['a vendor token without exp', signer.sign({ ...base, type: 'vendor' }, { expiresInSeconds: null }).token],
+    ['an M2M token of our own issuer', (await signer.sign({ ...base, type: 'tenantApiToken' }, { expiresInSeconds: 60 })).token],
+    ['a vendor token of another issuer', (await signer.sign({ ...base, iss: 'https://evil', type: 'vendor' }, { expiresInSeconds: 60 })).token],
+    ['a vendor token for another audience', (await signer.sign({ ...base, aud: 'other', type: 'vendor' }, { expiresInSeconds: 60 })).token],
+    ['a vendor token without exp', (await signer.sign({ ...base, type: 'vendor' }, { expiresInSeconds: null })).token],
     ['a tampered payload', `${h}.${Buffer.from(JSON.stringify({ type: 'vendor', iss: OPTIONS.issuer, aud: OPTIONS.audience, exp: 9e9 })).toString('base64url')}.${sig}`],
     ['a stripped signature', `${h}.${p}.`],
     ['alg none', `${Buffer.from('{"alg":"none","kid":"x"}').toString('base64url')}.${p}.${sig}`],
@@ -71,18 +71,18 @@ t.test('wrong vendor secrets are rate-limited per (clientId, peer); the lock end
   const { clock, vendor } = await setup({ perClientPerMinute: 3, perPeerPerMinute: 1000 });
   const guess = { clientId: OPTIONS.vendor.clientId, secret: 'guess'.repeat(8) };
   const right = { clientId: OPTIONS.vendor.clientId, secret: OPTIONS.vendor.secret };
-  for (let i = 0; i < 3; i++) t.throws(() => vendor.issue(guess, ATTACKER), { code: 'ERR_VENDOR_UNAUTHORIZED' }, `failure ${i + 1}`);
+  for (let i = 0; i < 3; i++) await t.rejects(vendor.issue(guess, ATTACKER), { code: 'ERR_VENDOR_UNAUTHORIZED' }, `failure ${i + 1}`);
   clock.advance(20_000);
-  t.throws(() => vendor.issue(guess, ATTACKER), { code: 'ERR_TOKEN_RATE_LIMITED', statusCode: 429, retryAfterSeconds: 40 });
-  t.throws(() => vendor.issue(right, ATTACKER), { code: 'ERR_TOKEN_RATE_LIMITED' }, 'even the right secret from the locked peer: the lock is no oracle');
-  t.type(vendor.issue(right, PEER).token, 'string', 'the environment, from its own peer, is served');
+  await t.rejects(vendor.issue(guess, ATTACKER), { code: 'ERR_TOKEN_RATE_LIMITED', statusCode: 429, retryAfterSeconds: 40 });
+  await t.rejects(vendor.issue(right, ATTACKER), { code: 'ERR_TOKEN_RATE_LIMITED' }, 'even the right secret from the locked peer: the lock is no oracle');
+  t.type((await vendor.issue(right, PEER)).token, 'string', 'the environment, from its own peer, is served');
   clock.advance(40_000);
-  t.type(vendor.issue(right, ATTACKER).token, 'string', 'the window ended');
+  t.type((await vendor.issue(right, ATTACKER)).token, 'string', 'the window ended');
 });
 
 t.test('the per-peer limit counts every vendor attempt, whatever the clientId (case 29)', async (t) => {
   const { vendor } = await setup({ perClientPerMinute: 1000, perPeerPerMinute: 5 });
-  for (let i = 0; i < 5; i++) t.throws(() => vendor.issue({ clientId: `guess-${i}`, secret: 'x' }, ATTACKER), { code: 'ERR_VENDOR_UNAUTHORIZED' });
-  t.throws(() => vendor.issue({ clientId: 'guess-x', secret: 'x' }, ATTACKER), { code: 'ERR_TOKEN_RATE_LIMITED', retryAfterSeconds: 60 });
-  t.throws(() => vendor.issue({ clientId: 'guess-x', secret: 'x' }, PEER), { code: 'ERR_VENDOR_UNAUTHORIZED' }, 'another peer is not affected');
+  for (let i = 0; i < 5; i++) await t.rejects(vendor.issue({ clientId: `guess-${i}`, secret: 'x' }, ATTACKER), { code: 'ERR_VENDOR_UNAUTHORIZED' });
+  await t.rejects(vendor.issue({ clientId: 'guess-x', secret: 'x' }, ATTACKER), { code: 'ERR_TOKEN_RATE_LIMITED', retryAfterSeconds: 60 });
+  await t.rejects(vendor.issue({ clientId: 'guess-x', secret: 'x' }, PEER), { code: 'ERR_VENDOR_UNAUTHORIZED' }, 'another peer is not affected');
 });
