@@ -43,9 +43,11 @@ const DIGEST: Readonly<Record<SigningAlgorithm, string | null>> = { RS256: 'sha2
  * regex-based base64url rewrite and no per-call header object. The key is imported once, here,
  * from PKCS#8 (the signer holds its own KeyObject, as fast-jwt did).
  *
- * The signature is computed on libuv's thread pool (`crypto.sign` with a callback), never on the
- * event loop: an RS256 signature takes about a quarter of a millisecond, and the proxy shares that
- * loop (SPEC §7: no event-loop stall while the token endpoint is loaded).
+ * An RS256 signature is computed on libuv's thread pool (`crypto.sign` with a callback): it takes
+ * about a quarter of a millisecond, which the proxy sharing the event loop would wait for (SPEC §7:
+ * no event-loop stall while the token endpoint is loaded). ES256 and EdDSA sign in under 50 µs,
+ * less than the hop to the pool costs (bench/exchange.ts: 19k against 14k ES256 tokens/s on one
+ * core), so they sign on the loop.
  */
 function compactSigner(kid: string, alg: SigningAlgorithm, privateKey: KeyObject): Sign {
   const key = createPrivateKey({ key: privateKey.export({ type: 'pkcs8', format: 'pem' }), format: 'pem' });
@@ -53,8 +55,15 @@ function compactSigner(kid: string, alg: SigningAlgorithm, privateKey: KeyObject
   const head = `${Buffer.from(JSON.stringify({ alg, typ: 'JWT', kid }), 'utf8').toString('base64url')}.`;
   const digest = DIGEST[alg];
   const options = { key, dsaEncoding: 'ieee-p1363' as const };
+  const signingInput = (payloadJson: string) => head + Buffer.from(payloadJson, 'utf8').toString('base64url');
+  if (alg !== 'RS256') {
+    return async (payloadJson) => {
+      const input = signingInput(payloadJson);
+      return `${input}.${cryptoSign(digest, Buffer.from(input, 'latin1'), options).toString('base64url')}`;
+    };
+  }
   return (payloadJson) => {
-    const input = head + Buffer.from(payloadJson, 'utf8').toString('base64url');
+    const input = signingInput(payloadJson);
     return new Promise((resolveToken, reject) => {
       cryptoSign(digest, Buffer.from(input, 'latin1'), options, (err, signature) => {
         if (err !== null) reject(err);
