@@ -137,10 +137,7 @@ export async function openTokenService(config: CompiledConfig, deps: OpenTokenSe
   else if (config.store.driver === 'postgres') driver = createPostgresStore({ connectionString: config.store.url });
   else {
     await mkdir(dirname(config.store.path), { recursive: true, mode: 0o700 });
-    driver = createSqliteStore({
-      path: config.store.path,
-      onCheckpointFailure: (err) => log.warn({ err }, 'the SQLite checkpoint thread stopped; checkpoints run inside commits again'),
-    });
+    driver = createSqliteStore({ path: config.store.path });
   }
   const store = instrumentStore(driver, metrics, deps.storeHealth);
   try {

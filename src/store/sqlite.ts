@@ -12,7 +12,6 @@ import { closeSync, fchmodSync, mkdirSync, openSync } from 'node:fs';
 import { dirname } from 'node:path';
 import Database from 'better-sqlite3';
 import { StoreError } from './errors.js';
-import { startCheckpointer, type Checkpointer } from './sqlite-checkpointer.js';
 import { assertSchemaCurrent, pendingMigrations, type AppliedMigration } from './migrations.js';
 import {
   accessTokenFromRow,
@@ -49,8 +48,6 @@ export interface SqliteStoreOptions {
   readonly path: string;
   /** How long a call waits for another connection's write lock before failing closed; 5000. */
   readonly busyTimeoutMs?: number;
-  /** Told when the checkpoint thread fails and checkpoints go back into the commits (sqlite-checkpointer.ts). */
-  readonly onCheckpointFailure?: (err: unknown) => void;
 }
 
 const DEFAULT_BUSY_TIMEOUT_MS = 5000;
@@ -398,8 +395,6 @@ export function createSqliteStore(options: SqliteStoreOptions): TokenStore {
   }
   let prepared: Prepared | undefined;
   let closed = false;
-  const checkpointer: Checkpointer | undefined =
-    options.path === ':memory:' ? undefined : startCheckpointer(db, options.path, options.busyTimeoutMs ?? DEFAULT_BUSY_TIMEOUT_MS, (err) => options.onCheckpointFailure?.(err));
 
   const ready = (): Prepared => {
     if (closed) throw new StoreError('ERR_STORE_CLOSED');
@@ -447,7 +442,6 @@ export function createSqliteStore(options: SqliteStoreOptions): TokenStore {
     async close() {
       if (closed) return;
       closed = true;
-      await checkpointer?.stop();
       db.close();
     },
     async ping() {
