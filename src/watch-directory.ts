@@ -1,4 +1,5 @@
 import { watch, type FSWatcher } from 'node:fs';
+import { stat } from 'node:fs/promises';
 import { basename, dirname } from 'node:path';
 import type { Logger } from './log.js';
 
@@ -33,4 +34,17 @@ export function watchDirectoryOf(
     log.warn({ err: (err as NodeJS.ErrnoException).code }, `cannot watch the ${what} directory; polling only`);
   }
   return close;
+}
+
+/**
+ * What the watchers' polls compare: changes when the file, or the file a symlink points to, is
+ * replaced or rewritten; undefined while it cannot be read.
+ */
+export async function fileSignature(file: string): Promise<string | undefined> {
+  try {
+    const s = await stat(file);
+    return `${s.ino}:${s.size}:${s.mtimeMs}`;
+  } catch {
+    return undefined;
+  }
 }

@@ -4,7 +4,7 @@ import { request } from 'undici';
 import type { Clock } from '../clock.js';
 import type { CompiledIssuer, CompiledJwksFile, CompiledJwksUrl } from '../config/types.js';
 import type { Metrics } from '../metrics.js';
-import { watchDirectoryOf } from '../watch-directory.js';
+import { fileSignature, watchDirectoryOf } from '../watch-directory.js';
 import { diffKeySets, parseJwks, type KeySet, type PreparedKey } from './jwks.js';
 
 /** What changed when a source swapped its key set; `removed` also lists kids whose key changed. */
@@ -108,14 +108,6 @@ export function createFileKeySource(
   let lastSignature: string | undefined;
   let lastFailure: string | undefined;
 
-  async function signature(): Promise<string | undefined> {
-    try {
-      const s = await stat(file);
-      return `${s.ino}:${s.size}:${s.mtimeMs}`;
-    } catch {
-      return undefined;
-    }
-  }
 
   function fail(result: Result, reason: string): false {
     deps.metrics.jwksFetches.inc({ issuer: issuer.name, result });
@@ -128,7 +120,7 @@ export function createFileKeySource(
   async function load(): Promise<boolean> {
     if (closed) return false;
     // Remember what we read, so the poll reloads only when the file changes again.
-    lastSignature = await signature();
+    lastSignature = await fileSignature(file);
     let bytes: Buffer;
     try {
       if ((await stat(file)).size > MAX_JWKS_BYTES) return fail('invalid', 'file too large');
@@ -170,7 +162,7 @@ export function createFileKeySource(
   }
 
   async function poll(): Promise<void> {
-    const now = await signature();
+    const now = await fileSignature(file);
     if (now !== lastSignature || holder.keys() === undefined) await reload();
   }
 

@@ -1,11 +1,10 @@
 import { createHash } from 'node:crypto';
-import { stat } from 'node:fs/promises';
 import { dirname, resolve } from 'node:path';
 import type { Clock } from '../clock.js';
 import { ConfigError } from '../errors.js';
 import type { Logger } from '../log.js';
 import type { Metrics } from '../metrics.js';
-import { watchDirectoryOf } from '../watch-directory.js';
+import { fileSignature, watchDirectoryOf } from '../watch-directory.js';
 import type { Env } from './env.js';
 import { parseConfigText, readConfigFile } from './load.js';
 import type { CompiledConfig } from './types.js';
@@ -70,15 +69,6 @@ export function createConfigReloader(options: ConfigReloaderOptions, deps: Confi
   let debounce: NodeJS.Timeout | undefined;
   let closed = false;
 
-  /** Changes when the file, or the file a symlink points to, is replaced or rewritten. */
-  async function signature(): Promise<string | undefined> {
-    try {
-      const s = await stat(path);
-      return `${s.ino}:${s.size}:${s.mtimeMs}`;
-    } catch {
-      return undefined;
-    }
-  }
 
   function refuse(trigger: ReloadTrigger, fingerprint: string | undefined, err: unknown): false {
     metrics.configReloads.inc({ result: 'failure' });
@@ -93,7 +83,7 @@ export function createConfigReloader(options: ConfigReloaderOptions, deps: Confi
 
   async function load(trigger: ReloadTrigger): Promise<boolean> {
     if (closed) return false;
-    const seen = await signature();
+    const seen = await fileSignature(path);
     let text: string;
     try {
       text = readConfigFile(path);
@@ -148,7 +138,7 @@ export function createConfigReloader(options: ConfigReloaderOptions, deps: Confi
   }
 
   async function poll(): Promise<void> {
-    if (running === undefined && (await signature()) !== lastSignature) changed();
+    if (running === undefined && (await fileSignature(path)) !== lastSignature) changed();
   }
 
   function startWatching(): void {
@@ -161,7 +151,7 @@ export function createConfigReloader(options: ConfigReloaderOptions, deps: Confi
   return Object.freeze({
     reload,
     async start() {
-      lastSignature = await signature();
+      lastSignature = await fileSignature(path);
       try {
         lastFingerprint = fingerprintOf(readConfigFile(path));
       } catch {
