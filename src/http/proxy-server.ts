@@ -74,6 +74,8 @@ export function createProxyServer(config: CompiledConfig, deps: ProxyServerDeps)
   server.maxHeadersCount = 0;
 
   const connections = deps.metrics.openConnections.labels({ listener: 'proxy' });
+  // The log level is fixed for the process (a reload never changes it), so this is decided once.
+  const accessLog = deps.log.isLevelEnabled('info');
   server.on('connection', (socket: Socket) => {
     connections.inc();
     socket.once('close', () => connections.dec());
@@ -250,7 +252,7 @@ export function createProxyServer(config: CompiledConfig, deps: ProxyServerDeps)
     m.authDuration.observe({ kind }, authMs / 1000);
     if (upstreamMs !== undefined) m.upstreamDuration.observe({ route }, upstreamMs / 1000);
     // The line's object is built only when it is written: at `warn` the access log costs nothing.
-    if (!deps.log.isLevelEnabled('info')) return;
+    if (!accessLog) return;
     const path = (req.url ?? '').split('?', 1)[0];
     deps.log.info(
       {
