@@ -136,3 +136,28 @@ t.test('the payload is byte for byte the JSON of the claims followed by iat, exp
     t.equal(text, JSON.stringify({ ...claims, iat, exp, jti: signed.jti }), name);
   }
 });
+
+t.test('RS256 signs on the thread pool, ES256 and EdDSA on the event loop', async (t) => {
+  const crypto = await import('node:crypto');
+  const calls: { algorithm: SigningAlgorithm; onPool: boolean }[] = [];
+  let current: SigningAlgorithm = 'RS256';
+  // crypto.sign with a callback runs on libuv's thread pool (Node docs); without one, on the caller's thread.
+  const sign = ((...args: Parameters<typeof crypto.sign>) => {
+    calls.push({ algorithm: current, onPool: typeof args[3] === 'function' });
+    return (crypto.sign as (...a: unknown[]) => unknown)(...args);
+  }) as typeof crypto.sign;
+  const { createJwtSigner: createMockedSigner } = await t.mockImport<typeof import('../../../src/tokens/signer.js')>('../../../src/tokens/signer.js', {
+    'node:crypto': { ...crypto, sign },
+  });
+  for (const algorithm of SIGNING_ALGORITHMS) {
+    current = algorithm;
+    const { keys, clock } = await signerFor(algorithm);
+    const signed = await createMockedSigner({ keys, clock }).sign({ sub: 'client-1' }, { expiresInSeconds: 60 });
+    await verifyWithJose(signed.token, keys.jwks(), clock.now());
+  }
+  t.same(
+    calls,
+    SIGNING_ALGORITHMS.map((algorithm) => ({ algorithm, onPool: algorithm === 'RS256' })),
+    'one signature each, only RS256 handed to the pool',
+  );
+});
