@@ -446,12 +446,12 @@ export function benchVendor(): { clientId: string; secret: string } {
  * With `unlimited` the token endpoint's rate limits are out of the way, for loading it.
  * Its keys are generated for this config: one process per config.
  */
-export function tokenServiceConfig(dir: string, store: string, upstreamUrl: string, vendor: { clientId: string; secret: string }, options: { basic?: boolean; unlimited?: boolean } = {}): string {
+export function tokenServiceConfig(dir: string, store: string, upstreamUrl: string, vendor: { clientId: string; secret: string }, options: { basic?: boolean; unlimited?: boolean; algorithm?: string } = {}): string {
   return `
 dataDir: ${JSON.stringify(dir)}
 store: ${store}
 tokenService:
-  issuer: ${BENCH_ISSUER.issuer}
+${options.algorithm === undefined ? '' : `  algorithm: ${options.algorithm}\n`}  issuer: ${BENCH_ISSUER.issuer}
   audience: ${BENCH_ISSUER.audience}
   vendor: { clientId: ${vendor.clientId}, secret: ${JSON.stringify(vendor.secret)} }
   secretKey: ${JSON.stringify(randomBytes(32).toString('base64url'))}

@@ -10,6 +10,7 @@
  *   npm run bench:profile -- --scenario cold       # 20k distinct Bearer tokens, cache 10k
  *   npm run bench:profile -- --scenario pass       # a public route
  *   npm run bench:profile -- --scenario exchange   # POST /oauth/token, client_credentials, SQLite store
+ *   npm run bench:profile -- --scenario exchange --algorithm ES256   # the token service's signing algorithm (default RS256)
  *   npm run build && node dist/bench/profile.js [--scenario S] [--seconds 10] [--connections 32] [--top 25]
  */
 import { generateKeyPairSync, randomUUID } from 'node:crypto';
@@ -26,6 +27,7 @@ const { values } = parseArgs({
     seconds: { type: 'string', default: '10' },
     connections: { type: 'string', default: '32' },
     top: { type: 'string', default: '25' },
+    algorithm: { type: 'string', default: 'RS256' },
   },
 });
 
@@ -126,7 +128,7 @@ routes:
 `;
     const vendor = benchVendor();
     const store = `{ driver: sqlite, path: ${JSON.stringify(join(work, 'm2m.db'))} }`;
-    const gateway = await startGateway(work, scenario === 'exchange' ? tokenServiceConfig(work, store, upstream.url, vendor, { unlimited: true }) : config, {}, {
+    const gateway = await startGateway(work, scenario === 'exchange' ? tokenServiceConfig(work, store, upstream.url, vendor, { unlimited: true, algorithm: values.algorithm }) : config, {}, {
       cpus: pin.proxy,
       nodeOptions: ['--cpu-prof', '--cpu-prof-dir', profiles],
     });
