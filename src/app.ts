@@ -27,7 +27,7 @@ import { createPostgresChangeListener, type PostgresChangeListener } from './sto
 import { instrumentStore } from './store/instrumented.js';
 import { createMemoryStore } from './store/memory.js';
 import { createPostgresStore } from './store/postgres.js';
-import { createSqliteStore } from './store/sqlite.js';
+import { createSqliteThreadStore } from './store/sqlite-thread.js';
 import type { TokenStore } from './store/types.js';
 import { createKeyEncryption, loadKeyEncryptionKey } from './tokens/key-encryption.js';
 import { createKeyManager, type KeyManager } from './tokens/keys.js';
@@ -137,7 +137,7 @@ export async function openTokenService(config: CompiledConfig, deps: OpenTokenSe
   else if (config.store.driver === 'postgres') driver = createPostgresStore({ connectionString: config.store.url });
   else {
     await mkdir(dirname(config.store.path), { recursive: true, mode: 0o700 });
-    driver = createSqliteStore({ path: config.store.path });
+    driver = createSqliteThreadStore({ path: config.store.path });
   }
   const store = instrumentStore(driver, metrics, deps.storeHealth);
   try {

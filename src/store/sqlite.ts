@@ -5,8 +5,10 @@
  * atomic within the process. Several processes on one file rely on SQLite's file locks: every
  * read-then-write method runs in a `BEGIN IMMEDIATE` transaction, which takes the write lock
  * before the read, so two processes cannot both see a refresh token unused and both rotate it.
- * A process waiting for that lock blocks its event loop for up to the busy timeout; beyond it the
- * call fails with ERR_STORE_UNAVAILABLE (fail closed, security case 51).
+ * A call waiting for that lock blocks its thread for up to the busy timeout; beyond it the call
+ * fails with ERR_STORE_UNAVAILABLE (fail closed, security case 51). The gateway runs this driver
+ * on a thread of its own (sqlite-thread.ts), so that thread, not the event loop, is the one that
+ * waits for locks, commits and checkpoints.
  */
 import { closeSync, fchmodSync, mkdirSync, openSync } from 'node:fs';
 import { dirname } from 'node:path';
