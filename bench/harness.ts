@@ -202,7 +202,8 @@ export interface BenchGateway {
 }
 
 /**
- * `node dist/src/main.js serve` on `config` (YAML without `server`, `admin` and `log`: those are
+ * `dist/src/main.js serve` on `config`, with the Node.js flags of its shebang, as the installed bin
+ * and `npm start` run it (YAML without `server`, `admin` and `log`: those are
  * loopback on free ports, log level warn), written to `dir`/gateway.yaml with mode 0600 since it
  * may hold keys. `env` is added to the child's environment, for `${NAME}` references in `config`.
  * Resolves once `/readyz` answers 200; rejects when the gateway exits first.
@@ -211,7 +212,8 @@ export async function startGateway(dir: string, config: string, env: NodeJS.Proc
   const ports = { proxy: await freePort(), admin: await freePort() };
   const path = join(dir, `${options.name ?? 'gateway'}.yaml`);
   writeFileSync(path, `server: { host: 127.0.0.1, port: ${ports.proxy} }\nadmin: { host: 127.0.0.1, port: ${ports.admin} }\nlog: { level: warn }\n${config}`, { mode: 0o600 });
-  const [command, argv] = pinned(options.cpus, process.execPath, [...(options.nodeOptions ?? []), join(root, 'dist', 'src', 'main.js'), 'serve', '--config', path]);
+  const main = join(root, 'dist', 'src', 'main.js');
+  const [command, argv] = pinned(options.cpus, process.execPath, [...shebangFlags(main), ...(options.nodeOptions ?? []), main, 'serve', '--config', path]);
   const child = spawn(command, argv, { env: { ...process.env, ...env }, stdio: ['ignore', 'ignore', 'inherit'], cwd: dir });
   const exited = new AbortController();
   const closed = new Promise<void>((resolveClosed) =>
@@ -232,6 +234,13 @@ export async function startGateway(dir: string, config: string, env: NodeJS.Proc
     throw exited.signal.aborted ? exited.signal.reason : err;
   }
   return { url: `http://127.0.0.1:${ports.proxy}`, pid: child.pid!, adminUrl, stop };
+}
+
+/** The Node.js flags on a script's `#!/usr/bin/env -S node …` line: how its bin starts it. */
+export function shebangFlags(script: string): string[] {
+  const first = readFileSync(script, 'utf8').split('\n', 1)[0]!;
+  const match = /^#!\/usr\/bin\/env -S node((?:\s+--\S+)*)\s*$/.exec(first);
+  return match === null ? [] : match[1]!.trim().split(/\s+/).filter((flag) => flag !== '');
 }
 
 /** What one wrk run measured; latencies in milliseconds. */

@@ -1,6 +1,6 @@
 /**
  * `npm run demo`: the gateway end to end on one machine. Starts an echo upstream and the gateway
- * exactly as `npm start` runs it (`node dist/src/main.js serve` with config/gateway.yaml, a child
+ * exactly as `npm start` runs it (`dist/src/main.js serve` with config/gateway.yaml, a child
  * process), then walks through the token service and the proxy: a vendor token, a client-credentials
  * token and an access token for tenant `acme`, the JWT exchange, a call with each credential and one
  * without. Every step prints the curl command that does the same by hand, with the real values.
@@ -242,14 +242,14 @@ function aborted(signal: AbortSignal): Promise<string> {
 }
 
 /**
- * `node dist/src/main.js serve --config config/gateway.yaml` with `env`, its log lines appended to
+ * `dist/src/main.js serve --config config/gateway.yaml` with `env`, its log lines appended to
  * `logPath`. Resolves once `/readyz` answers 200; rejects with the reason when it exits first.
  * It runs in its own process group, so a Ctrl-C reaches the demo only, which stops it once:
  * when `stop` aborts, at any time.
  */
 async function startGateway(config: CompiledConfig, env: NodeJS.ProcessEnv, logPath: string, stop: AbortSignal): Promise<RunningGateway> {
   const log = createWriteStream(logPath, { flags: 'a' });
-  const child = spawn(process.execPath, [MAIN, 'serve', '--config', CONFIG], { cwd: root, env, stdio: ['ignore', 'pipe', 'pipe'], detached: true });
+  const child = spawn(MAIN, ['serve', '--config', CONFIG], { cwd: root, env, stdio: ['ignore', 'pipe', 'pipe'], detached: true });
   const closed = new Promise<number | null>((resolveClosed) =>
     child.once('close', (code) => {
       log.end();
@@ -331,7 +331,7 @@ async function main(argv: readonly string[], env: NodeJS.ProcessEnv): Promise<nu
     say(`Echo upstream on ${upstream.url}: it answers with the method, path and headers it received.`);
 
     const logPath = join(dataDir, 'gateway.log');
-    say(`Starting the gateway: node dist/src/main.js serve --config config/gateway.yaml (data in ${dataDir}${ownDataDir ? ', removed on exit' : ''})`);
+    say(`Starting the gateway: dist/src/main.js serve --config config/gateway.yaml (data in ${dataDir}${ownDataDir ? ', removed on exit' : ''})`);
     const gateway = await startGateway(config, { ...env, M2M_UPSTREAM: upstream.url, M2M_DATA_DIR: dataDir }, logPath, stop.signal);
     cleanUp.push(() => gateway.stop());
     say(`Gateway ready: proxy ${gateway.url}, admin ${gateway.adminUrl} (/readyz answered 200).`);
