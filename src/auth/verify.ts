@@ -74,9 +74,16 @@ export function hasDuplicateMember(json: string): boolean {
     const c = json.charCodeAt(i);
     if (c === 0x22) {
       const start = i;
-      for (i++; json.charCodeAt(i) !== 0x22; i++) if (json.charCodeAt(i) === 0x5c) i++;
+      let escaped = false;
+      for (i++; json.charCodeAt(i) !== 0x22; i++) {
+        if (json.charCodeAt(i) === 0x5c) {
+          escaped = true;
+          i++;
+        }
+      }
       if (depth === 1 && expectName) {
-        const name = JSON.parse(json.slice(start, i + 1)) as string;
+        // Only a name with an escape needs unescaping; the others are their own text.
+        const name = escaped ? (JSON.parse(json.slice(start, i + 1)) as string) : json.slice(start + 1, i);
         if (seen.has(name)) return true;
         seen.add(name);
         expectName = false;

@@ -143,6 +143,10 @@ t.test('hasDuplicateMember finds repeated top-level names, escaped or not', asyn
     ['{"a":"x\\"a\\":1","b":1}', false],
     ['{"a":"{\\"b\\":1,","b":2}', false],
     [' { "a" : 1 , "a" : 2 } ', true],
+    // An escaped name and a plain one compare by their unescaped text, whichever comes first.
+    ['{"s\\u0075b":"admin","sub":"alice"}', true],
+    ['{"\\"":1,"\\u0022":2}', true],
+    ['{"a\\\\":1,"a":2}', false],
     ['{}', false],
   ];
   for (const [json, expected] of cases) {
