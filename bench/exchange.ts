@@ -6,7 +6,7 @@
  * the same key and a comparable payload, interleaved over rounds.
  *
  * `--store sqlite` runs the exchange on the SQLite store (the default deployment) in a fresh
- * temporary file, WAL and durability as deployed; the default is the in-memory store.
+ * temporary file, on its own thread, WAL and durability as deployed; the default is the in-memory store.
  *
  *   npm run build && node dist/bench/exchange.js [--seconds 3] [--rounds 3] [--algorithms ES256,EdDSA] [--store memory|sqlite] [--json]
  *
@@ -23,7 +23,7 @@ import { systemClock } from '../src/clock.js';
 import { compileConfig } from '../src/config/compile.js';
 import { validateConfig } from '../src/config/validate.js';
 import { createMemoryStore } from '../src/store/memory.js';
-import { createSqliteStore } from '../src/store/sqlite.js';
+import { createSqliteThreadStore } from '../src/store/sqlite-thread.js';
 import type { TokenStore } from '../src/store/types.js';
 import { createDirectory } from '../src/tokens/directory.js';
 import { createKeyEncryption } from '../src/tokens/key-encryption.js';
@@ -47,7 +47,7 @@ process.on('exit', () => {
 
 async function openStore(algorithm: SigningAlgorithm): Promise<TokenStore> {
   if (tmp === undefined) return createMemoryStore();
-  const store = createSqliteStore({ path: join(tmp, `${algorithm}.db`) });
+  const store = createSqliteThreadStore({ path: join(tmp, `${algorithm}.db`) });
   await store.migrate();
   return store;
 }
