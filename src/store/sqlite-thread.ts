@@ -143,9 +143,10 @@ export function createSqliteThreadStore(options: SqliteStoreOptions): TokenStore
     if (broken !== undefined) return Promise.reject(broken);
     const id = nextId++;
     return new Promise((resolve, reject) => {
+      // Arguments that cannot be cloned (a function, a symbol) throw here, before anything is sent.
+      worker.postMessage({ id, method, args } satisfies StoreCall);
       pending.set(id, { resolve, reject });
       if (pending.size === 1) worker.ref();
-      worker.postMessage({ id, method, args } satisfies StoreCall);
     });
   }
 

@@ -4,9 +4,12 @@
  * answered in order and none is lost at close, and a database that cannot be opened fails every
  * call closed.
  */
+import { spawn } from 'node:child_process';
+import { once } from 'node:events';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import Database from 'better-sqlite3';
 import t, { type Test } from 'tap';
 import { createSqliteStore } from '../../src/store/sqlite.js';
@@ -69,6 +72,27 @@ t.test('answers are frozen records and errors keep their store code', async (t) 
   t.ok(Object.isFrozen(record) && Object.isFrozen(record?.metadata), 'a record from the thread is deep-frozen like the driver’s');
   await t.rejects(store.insertApiToken(tenantApiToken({ clientId: 'one' })), { name: 'StoreError', code: 'ERR_STORE_CONFLICT' });
   await t.rejects(store.insertRefreshToken(refreshToken(), 0), { name: 'StoreError', code: 'ERR_STORE_INVALID' }, 'a driver assertion crosses as its code');
+});
+
+t.test('a call whose arguments cannot be sent to the thread is refused, and the store goes on', async (t) => {
+  const store = createSqliteThreadStore({ path: ':memory:' });
+  await store.migrate();
+  const notCloneable = (() => 'client') as unknown as string;
+  await t.rejects(store.getApiToken(notCloneable), { name: 'DataCloneError' });
+  await store.ping();
+  await store.close();
+});
+
+t.test('an idle store never keeps the process alive, even after a call that could not be sent', async (t) => {
+  // Run with this process's loader flags, so the helper runs from the sources as the tests do.
+  const child = spawn(process.execPath, [...process.execArgv, fileURLToPath(new URL('../helpers/sqlite-thread-idle.ts', import.meta.url))], { stdio: ['ignore', 'pipe', 'inherit'] });
+  let output = '';
+  child.stdout.on('data', (chunk: Buffer) => (output += chunk.toString()));
+  const killer = setTimeout(() => child.kill('SIGKILL'), 60_000);
+  const [code, signal] = (await once(child, 'exit')) as [number | null, NodeJS.Signals | null];
+  clearTimeout(killer);
+  t.equal(output, 'answered\n');
+  t.same({ code, signal }, { code: 0, signal: null }, 'the process exited by itself, the store left open');
 });
 
 t.test('a file that is not a database fails every call with ERR_STORE_UNAVAILABLE, and close still resolves', async (t) => {
