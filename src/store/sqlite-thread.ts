@@ -138,9 +138,8 @@ export function createSqliteThreadStore(options: SqliteStoreOptions): TokenStore
   worker.on('error', (err) => failAll(new StoreError('ERR_STORE_UNAVAILABLE', 'the SQLite thread failed', { cause: err })));
   worker.on('exit', () => failAll(new StoreError('ERR_STORE_UNAVAILABLE', 'the SQLite thread has stopped')));
 
-  function call(method: TokenStoreMethod, args: readonly unknown[]): Promise<unknown> {
-    if (closing !== undefined) return Promise.reject(new StoreError('ERR_STORE_CLOSED'));
-    if (broken !== undefined) return Promise.reject(broken);
+  /** Posts one call and waits for its answer. */
+  function send(method: TokenStoreMethod, args: readonly unknown[]): Promise<unknown> {
     const id = nextId++;
     return new Promise((resolve, reject) => {
       // Arguments that cannot be cloned (a function, a symbol) throw here, before anything is sent.
@@ -150,21 +149,23 @@ export function createSqliteThreadStore(options: SqliteStoreOptions): TokenStore
     });
   }
 
+  function call(method: TokenStoreMethod, args: readonly unknown[]): Promise<unknown> {
+    if (closing !== undefined) return Promise.reject(new StoreError('ERR_STORE_CLOSED'));
+    if (broken !== undefined) return Promise.reject(broken);
+    return send(method, args);
+  }
+
   const store: Record<string, unknown> = {};
   for (const method of TOKEN_STORE_METHODS) store[method] = (...args: unknown[]) => call(method, args);
-  // Closing waits for every call made before it (the thread answers in order), then stops the thread.
+  // Closing waits for every call made before it (the thread answers in order), closes the
+  // database, then stops the thread; a failure to close is the caller's to see, as on the driver.
   store['close'] = () =>
     (closing ??= (async () => {
-      if (broken === undefined) {
-        const done = new Promise<void>((resolve) => worker.once('exit', () => resolve()));
-        await new Promise((resolve, reject) => {
-          const id = nextId++;
-          pending.set(id, { resolve, reject });
-          worker.ref();
-          worker.postMessage({ id, method: 'close', args: [] } satisfies StoreCall);
-        }).catch(() => undefined);
+      if (broken !== undefined) return;
+      try {
+        await send('close', []);
+      } finally {
         await worker.terminate();
-        await done;
       }
     })());
   return Object.freeze(store) as unknown as TokenStore;
