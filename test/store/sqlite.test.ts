@@ -3,7 +3,6 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import t from 'tap';
 import { createSqliteStore } from '../../src/store/sqlite.js';
-import { createSqliteThreadStore } from '../../src/store/sqlite-thread.js';
 import { storeContract } from '../helpers/store-contract.js';
 
 storeContract(t, 'sqlite :memory:', async () => {
@@ -18,13 +17,6 @@ t.teardown(() => rmSync(dir, { recursive: true, force: true }));
 let files = 0;
 storeContract(t, 'sqlite file', async () => {
   const store = createSqliteStore({ path: join(dir, `store-${++files}.db`) });
-  await store.migrate();
-  return store;
-});
-
-// The store as the gateway runs it: the same driver on its own thread, every call a message.
-storeContract(t, 'sqlite thread', async () => {
-  const store = createSqliteThreadStore({ path: join(dir, `store-${++files}.db`) });
   await store.migrate();
   return store;
 });
