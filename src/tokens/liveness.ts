@@ -174,6 +174,14 @@ export function createLivenessChecker(options: LivenessCacheOptions, deps: { sou
     return answer;
   }
 
+  /**
+   * The identity last built for each verified identity, with the answer it was built from. The
+   * authenticator caches one identity object per token, so a warm check returns the very same
+   * object until the answer changes, and what the proxy remembers per identity object (its
+   * identity headers) is not rebuilt on every request.
+   */
+  const built = new WeakMap<Identity, { readonly answer: LivenessAnswer; readonly identity: Identity }>();
+
   return Object.freeze({
     async check(identity: Identity, sid: string | undefined = identity.sessionId): Promise<Identity> {
       const key = `${identity.tokenType}\u0000${identity.subject}\u0000${sid ?? ''}`;
@@ -191,7 +199,11 @@ export function createLivenessChecker(options: LivenessCacheOptions, deps: { sou
       if (!answer.live || answer.tenantId !== identity.tenantId || answer.userId !== identity.userId) {
         throw new GatewayError('ERR_AUTH_REVOKED', 'credential, family or membership gone');
       }
-      return Object.freeze({ ...identity, roles: answer.roles, permissions: answer.permissions });
+      const last = built.get(identity);
+      if (last !== undefined && last.answer === answer) return last.identity;
+      const current: Identity = Object.freeze({ ...identity, roles: answer.roles, permissions: answer.permissions });
+      built.set(identity, { answer, identity: current });
+      return current;
     },
     evict,
     apply({ change }: StoreChangeEvent): void {

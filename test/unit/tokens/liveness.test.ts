@@ -70,6 +70,28 @@ t.test('a live answer carries the current grants, is reused for the TTL and neve
   t.equal(h.lookups('a'), 2, 'TTL over: looked up again');
 });
 
+t.test('a warm check returns the same identity object until the answer changes', async (t) => {
+  const h = harness({ ttlMs: 10_000 });
+  h.answers.set('a', LIVE);
+  const verified = identity('a', 'f');
+  const first = await h.checker.check(verified);
+  t.ok(Object.isFrozen(first), 'frozen: it is shared');
+  t.equal(await h.checker.check(verified), first, 'same object from the cached answer (the proxy keeps its headers per object)');
+  t.not(await h.checker.check(identity('a', 'f')), first, 'another verified identity gets its own');
+  h.answers.set('a', { ...LIVE, roles: ['changed'] });
+  h.checker.evict((tags) => tags.subject === 'a');
+  const changed = await h.checker.check(verified);
+  t.not(changed, first, 'a new answer builds a new identity');
+  t.same(changed.roles, ['changed'], 'with the new grants');
+  t.same(first.roles, ['current'], 'the earlier identity is left as it was');
+  h.answers.set('a', { ...LIVE, roles: ['changed'] });
+  h.clock.advance(10_000);
+  const refreshed = await h.checker.check(verified);
+  t.equal(h.lookups('a'), 3, 'TTL over: looked up again');
+  t.not(refreshed, changed, 'a fresh answer, even with equal grants, builds afresh');
+  t.same(refreshed.roles, ['changed']);
+});
+
 t.test('claims that disagree with the record are refused', async (t) => {
   const h = harness();
   h.answers.set('a', LIVE);
