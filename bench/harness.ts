@@ -94,9 +94,12 @@ export async function startUpstream(cpus?: string): Promise<{ url: string; pid: 
   return { url: `http://127.0.0.1:${upstream.firstLine.trim()}`, pid: upstream.child.pid!, stop: () => upstream.child.kill('SIGTERM') };
 }
 
-/** A Node script of dist/bench (a peer) in its own process on `cpus`, printing its port first; its URL. */
-export async function startNodePeer(script: string, args: string[], cpus?: string): Promise<{ url: string; pid: number; stop: () => void }> {
-  const peer = await startChild([join(here, script), ...args], {}, cpus);
+/**
+ * A Node script of dist/bench (a peer) in its own process on `cpus`, printing its port first; its
+ * URL. `options` adds environment variables and Node.js flags (the event-loop probe's).
+ */
+export async function startNodePeer(script: string, args: string[], cpus?: string, options: { env?: NodeJS.ProcessEnv; nodeOptions?: string[] } = {}): Promise<{ url: string; pid: number; stop: () => void }> {
+  const peer = await startChild([...(options.nodeOptions ?? []), join(here, script), ...args], options.env, cpus);
   return { url: `http://127.0.0.1:${peer.firstLine.trim()}`, pid: peer.child.pid!, stop: () => peer.child.kill('SIGTERM') };
 }
 
