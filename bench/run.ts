@@ -327,14 +327,12 @@ async function main(): Promise<void> {
       // Each round loads the floor, the proxy alone, then the proxy and the token endpoint together:
       // the first two windows are the reference, the delay a shared machine causes with no exchange running.
       for (let round = 1; round <= rounds; round += 1) {
-        {
-          await loopDelay(floor.pid, floorFile);
-          const p = await load(`${floor.url}/public/x`, {}, duration, connections, pin.load);
-          const lag = await loopDelay(floor.pid, floorFile);
-          const w: LagWindow = { placement, round, window: 'node floor alone', proxyRps: p.rps, exchangeRps: 0, lagMaxMs: lag.maxMs, lagP99Ms: lag.p99Ms, failures: p.non2xx + p.errors };
-          lagRounds.push(w);
-          console.error(`${placement}, round ${round} ${w.window}: ${w.proxyRps.toFixed(0)} req/s, event-loop gap max ${w.lagMaxMs.toFixed(1)} ms p99 ${w.lagP99Ms.toFixed(1)} ms`);
-        }
+        await loopDelay(floor.pid, floorFile); // starts the window's recording over
+        const f = await load(`${floor.url}/public/x`, {}, duration, connections, pin.load);
+        const floorLag = await loopDelay(floor.pid, floorFile);
+        const floorWindow: LagWindow = { placement, round, window: 'node floor alone', proxyRps: f.rps, exchangeRps: 0, lagMaxMs: floorLag.maxMs, lagP99Ms: floorLag.p99Ms, failures: f.non2xx + f.errors };
+        lagRounds.push(floorWindow);
+        console.error(`${placement}, round ${round} node floor alone: ${f.rps.toFixed(0)} req/s, event-loop gap max ${floorLag.maxMs.toFixed(1)} ms p99 ${floorLag.p99Ms.toFixed(1)} ms`);
         for (const window of ['proxy alone', 'proxy + token endpoint'] as const) {
           await loopDelay(issuing.pid, loopFile); // starts the window's recording over
           const proxy = load(`${issuing.url}/api/x`, proxied, duration, connections, pin.load);
