@@ -4,6 +4,9 @@
  *
  * Not named *.test.ts on purpose: tap would run it on its own, without a driver.
  */
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import type { Test } from 'tap';
 import type {
   AccessTokenRecord,
@@ -105,6 +108,21 @@ const tally = (outcomes: readonly RotateOutcome[]): Record<string, number> => {
   for (const o of outcomes) counts[o.outcome] = (counts[o.outcome] ?? 0) + 1;
   return counts;
 };
+
+/**
+ * Runs the contract against a driver on database files: each store gets a fresh file in a
+ * temporary directory of its own (removed at the end), and is migrated before use.
+ */
+export function storeContractOnFiles(t: Test, name: string, openFile: (path: string) => TokenStore) {
+  const dir = mkdtempSync(join(tmpdir(), 'm2m-store-contract-'));
+  t.teardown(() => rmSync(dir, { recursive: true, force: true }));
+  let files = 0;
+  return storeContract(t, name, async () => {
+    const store = openFile(join(dir, `store-${++files}.db`));
+    await store.migrate();
+    return store;
+  });
+}
 
 /** Runs the contract against one driver. `makeStore` must return a fresh, migrated store. */
 export function storeContract(t: Test, name: string, makeStore: () => Promise<TokenStore>) {

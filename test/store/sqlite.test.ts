@@ -1,9 +1,6 @@
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import t from 'tap';
 import { createSqliteStore } from '../../src/store/sqlite.js';
-import { storeContract } from '../helpers/store-contract.js';
+import { storeContract, storeContractOnFiles } from '../helpers/store-contract.js';
 
 storeContract(t, 'sqlite :memory:', async () => {
   const store = createSqliteStore({ path: ':memory:' });
@@ -12,11 +9,4 @@ storeContract(t, 'sqlite :memory:', async () => {
 });
 
 // A file exercises what :memory: cannot: WAL, the lock taken by IMMEDIATE transactions.
-const dir = mkdtempSync(join(tmpdir(), 'm2m-store-contract-'));
-t.teardown(() => rmSync(dir, { recursive: true, force: true }));
-let files = 0;
-storeContract(t, 'sqlite file', async () => {
-  const store = createSqliteStore({ path: join(dir, `store-${++files}.db`) });
-  await store.migrate();
-  return store;
-});
+storeContractOnFiles(t, 'sqlite file', (path) => createSqliteStore({ path }));
